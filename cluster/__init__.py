@@ -1,0 +1,1 @@
+"""mespot orchestration: CLI, storage, Ray."""

@@ -1,0 +1,1 @@
+"""mespot science: frames, faces, flow, HOOF, windows, datasets, synthetic corpus."""

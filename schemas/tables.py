@@ -1,0 +1,171 @@
+"""One versioned pyarrow schema per table.
+
+Conventions shared by all tables:
+
+- ``dataset``, ``subject``, ``video`` are strings and identify a video everywhere.
+- Frame numbers are 0-based indices into the video's decoded frame sequence
+  (the first file of a numbered folder is frame 0, whatever number its name has)
+  and intervals are inclusive at both ends: ``[start_frame, end_frame]``.
+- Seconds are ``frame / fps``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+
+class SchemaMismatch(ValueError):
+    """A table does not have the columns or types its schema asks for."""
+
+
+def _schema(name: str, fields: list[pa.Field], doc: str) -> pa.Schema:
+    return pa.schema(
+        fields,
+        metadata={
+            "mespot.table": name,
+            "mespot.schema_version": SCHEMA_VERSION,
+            "mespot.doc": doc,
+        },
+    )
+
+
+_VIDEO_KEY = [
+    pa.field("dataset", pa.string(), nullable=False),
+    pa.field("subject", pa.string(), nullable=False),
+    pa.field("video", pa.string(), nullable=False),
+]
+
+VIDEOS = _schema(
+    "videos",
+    [
+        *_VIDEO_KEY,
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("source_kind", pa.string(), nullable=False),  # "frames" | "video"
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("n_frames", pa.int64(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("first_frame_number", pa.int64(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),
+    ],
+    "Manifest: one row per video (a numbered frame folder or a video file).",
+)
+
+ANNOTATIONS = _schema(
+    "annotations",
+    [
+        *_VIDEO_KEY,
+        pa.field("movement", pa.string(), nullable=False),
+        pa.field("onset_frame", pa.int64(), nullable=False),
+        pa.field("apex_frame", pa.int64()),
+        pa.field("offset_frame", pa.int64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # "micro" | "macro"
+        pa.field("action_units", pa.string()),
+        pa.field("notes", pa.string()),
+        pa.field("source_row", pa.int32()),
+    ],
+    "Ground truth: one row per annotated movement, frames 0-based and inclusive.",
+)
+
+WINDOW_FEATURES = _schema(
+    "window_features",
+    [
+        *_VIDEO_KEY,
+        pa.field("window", pa.int32(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("face_found", pa.bool_(), nullable=False),
+        pa.field("skip_reason", pa.string()),
+        pa.field("n_timesteps", pa.int16(), nullable=False),
+        pa.field("n_regions", pa.int16(), nullable=False),
+        pa.field("n_bins", pa.int16(), nullable=False),
+        # (n_timesteps, n_regions, n_bins) flattened row-major; null without a face.
+        pa.field("hoof", pa.list_(pa.float32())),
+        # (n_timesteps, n_regions): mean flow magnitude in aligned-face pixels.
+        pa.field("magnitude", pa.list_(pa.float32())),
+        # True when the window covers >= 80% of a ground-truth interval;
+        # null when the video has no ground truth.
+        pa.field("label", pa.bool_()),
+        pa.field("config_id", pa.string(), nullable=False),
+    ],
+    "Per-window HOOF features; region names and bin layout are in feature_config.json.",
+)
+
+WINDOW_PREDICTIONS = _schema(
+    "window_predictions",
+    [
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("fold", pa.string(), nullable=False),
+        *_VIDEO_KEY,
+        pa.field("window", pa.int32(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("label", pa.bool_()),
+    ],
+    "Per-window model scores (probability of a micro-movement).",
+)
+
+SPOTTED_INTERVALS = _schema(
+    "spotted_intervals",
+    [
+        pa.field("model_id", pa.string(), nullable=False),
+        *_VIDEO_KEY,
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+    ],
+    "Intervals spotted after non-maximum suppression, for annotators to review.",
+)
+
+TABLES: dict[str, pa.Schema] = {
+    s.metadata[b"mespot.table"].decode(): s
+    for s in (VIDEOS, ANNOTATIONS, WINDOW_FEATURES, WINDOW_PREDICTIONS, SPOTTED_INTERVALS)
+}
+
+
+def validate_table(table: pa.Table | pa.Schema, schema: pa.Schema, *, where: str = "") -> None:
+    """Raise SchemaMismatch unless ``table`` has exactly ``schema``'s columns and types.
+
+    Nullability is checked through the data: a non-nullable column may not hold nulls.
+    """
+    got = table if isinstance(table, pa.Schema) else table.schema
+    name = schema.metadata[b"mespot.table"].decode()
+    prefix = f"{where}: " if where else ""
+    problems = []
+    if got.names != schema.names:
+        missing = [n for n in schema.names if n not in got.names]
+        extra = [n for n in got.names if n not in schema.names]
+        problems.append(f"columns {got.names} != {schema.names} (missing {missing}, extra {extra})")
+    else:
+        for want, have in zip(schema, got, strict=True):
+            if not want.type.equals(have.type):
+                problems.append(f"column {want.name!r} has type {have.type}, expected {want.type}")
+    if not problems and isinstance(table, pa.Table):
+        for want in schema:
+            if not want.nullable and table.column(want.name).null_count:
+                problems.append(f"column {want.name!r} holds nulls")
+    if problems:
+        raise SchemaMismatch(f"{prefix}table {name!r} v{SCHEMA_VERSION}: " + "; ".join(problems))
+
+
+def conform(data: pa.Table | dict | list[dict], schema: pa.Schema) -> pa.Table:
+    """Build a table with exactly ``schema`` from a table, a column dict or row dicts."""
+    if isinstance(data, list):
+        table = pa.Table.from_pylist(data, schema=schema)
+    elif isinstance(data, dict):
+        table = pa.Table.from_pydict(data, schema=schema)
+    else:
+        missing = [n for n in schema.names if n not in data.column_names]
+        if missing:
+            raise SchemaMismatch(f"missing columns {missing}")
+        table = data.select(schema.names).cast(schema)
+    table = table.replace_schema_metadata(schema.metadata)
+    validate_table(table, schema)
+    return table
