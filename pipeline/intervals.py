@@ -26,7 +26,7 @@ class Interval:
         return max(0, min(self.end, other.end) - max(self.start, other.start) + 1)
 
     def coverage_of(self, other: Interval) -> float:
-        """Fraction of ``other``'s frames that lie inside this interval: |self ∩ other| / |other|."""
+        """Fraction of ``other``'s frames inside this interval: |self ∩ other| / |other|."""
         return self.intersection(other) / other.length
 
     def iou(self, other: Interval) -> float:

@@ -114,6 +114,10 @@ def window_labels(
     for w in windows:
         iv = w.interval
         labels.append(
-            any(iv.coverage_of(t) >= min_coverage for t in truth if t.start <= iv.end and t.end >= iv.start)
+            any(
+                iv.coverage_of(t) >= min_coverage
+                for t in truth
+                if t.start <= iv.end and t.end >= iv.start
+            )
         )
     return labels

@@ -1,0 +1,68 @@
+"""Histogram of Oriented Optical Flow with linear-interpolation soft binning.
+
+Orientation follows the mathematical convention on the image: 0 degrees points right,
+90 degrees points up (towards smaller row numbers). Bin ``k`` of ``n_bins`` is centred
+on ``k * 360 / n_bins`` degrees, and each flow vector adds its magnitude to the two
+nearest bins in proportion to its angular closeness (the soft binning of Piotr
+Dollár's toolbox the paper uses): a vector at 22.5 degrees with 8 bins puts half its
+magnitude in bin 0 and half in bin 1.
+
+Normalised (the paper), the histogram sums to 1 whatever the amount of motion, so
+pure sensor noise looks like motion; the mean magnitude is returned beside it so that
+callers can keep the strength of the motion.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def hoof_batch(
+    flows: np.ndarray, n_bins: int = 8, normalise: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """HOOF of N flow fields of one shape (N, H, W, 2).
+
+    Returns ((N, n_bins) float64 histograms, (N,) mean magnitudes in pixels). With
+    ``normalise`` each histogram sums to 1 (all zeros for a zero field); without, bins
+    hold summed magnitudes divided by the number of pixels.
+    """
+    if flows.ndim != 4 or flows.shape[3] != 2:
+        raise ValueError(f"flows must be (N, H, W, 2), got {flows.shape}")
+    if n_bins < 2:
+        raise ValueError(f"n_bins must be >= 2, got {n_bins}")
+    n = flows.shape[0]
+    fx = np.ascontiguousarray(flows[..., 0].reshape(n, -1), dtype=np.float32)
+    fy = np.ascontiguousarray(flows[..., 1].reshape(n, -1), dtype=np.float32)
+    if not (np.all(np.isfinite(fx)) and np.all(np.isfinite(fy))):
+        raise ValueError("flow holds NaN or infinite values")
+    # OpenCV's vectorised cartToPolar is ~25x faster than numpy's arctan2 + hypot, with
+    # angles within 0.01 degrees (2e-4 of a 45-degree bin). Image y points down: negate.
+    mag, ang = cv2.cartToPolar(fx, -fy)
+    pos = ang.astype(np.float64) * (n_bins / (2 * np.pi))
+    mag = mag.astype(np.float64)
+    lower = np.floor(pos)
+    frac = pos - lower
+    b0 = lower.astype(np.int64) % n_bins
+    b1 = (b0 + 1) % n_bins
+    offset = (np.arange(n) * n_bins)[:, None]  # one bincount for all N fields
+    size = n * n_bins
+    hist = np.bincount((b0 + offset).ravel(), weights=(mag * (1.0 - frac)).ravel(), minlength=size)
+    hist += np.bincount((b1 + offset).ravel(), weights=(mag * frac).ravel(), minlength=size)
+    hist = hist.reshape(n, n_bins)
+    pixels = max(mag.shape[1], 1)
+    mean_mag = mag.sum(axis=1) / pixels
+    if normalise:
+        total = hist.sum(axis=1, keepdims=True)
+        hist = np.divide(hist, total, out=np.zeros_like(hist), where=total > 0)
+    else:
+        hist = hist / pixels
+    return hist, mean_mag
+
+
+def hoof(flow: np.ndarray, n_bins: int = 8, normalise: bool = True) -> tuple[np.ndarray, float]:
+    """HOOF of one (H, W, 2) flow field: ((n_bins,) histogram, mean magnitude in px)."""
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow must be (H, W, 2), got {flow.shape}")
+    hist, mag = hoof_batch(flow[None], n_bins, normalise)
+    return hist[0], float(mag[0])

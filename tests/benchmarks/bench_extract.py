@@ -1,0 +1,128 @@
+"""Feature extraction cost on a synthetic SAMM-like video (run by hand; see BENCHMARKS.md).
+
+    python tests/benchmarks/bench_extract.py --workdir /tmp/mespot-bench
+
+Makes (once) 2040x1088, 200 fps synthetic videos of 20 s and 60 s, then, each in a
+fresh subprocess pinned to one core:
+
+- CPU seconds per second of video, split by stage (decode, detect + landmarks, warp,
+  flow, HOOF), for the 20 s video;
+- a decode-only pass over exactly the frames the windows read, and the ratio;
+- peak resident memory of extracting the 20 s and the 60 s video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def make_video(workdir: Path, seconds: float) -> Path:
+    from pipeline.synth import SynthConfig, generate_corpus
+
+    out = workdir / f"corpus-{int(seconds)}s"
+    if not (out / "synth_config.json").exists():
+        t0 = time.perf_counter()
+        generate_corpus(
+            out,
+            SynthConfig(subjects=1, videos=1, seconds=seconds, fps=200, width=2040, height=1088),
+        )
+        print(f"synthesised {seconds:.0f} s in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def child(corpus: str, mode: str, reduce: int) -> dict:
+    """Runs in the pinned subprocess: extract (or only decode) the corpus's one video."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    from pipeline.config import FeatureConfig
+    from pipeline.datasets import read_samm
+    from pipeline.features import StageTimer, WindowExtractor, extract_video
+    from pipeline.frames import open_frames
+
+    cfg = FeatureConfig(decode_reduce=reduce)
+    rec = read_samm(corpus, fps=200.0).videos[0]
+    windows = cfg.grid(rec.fps).windows(rec.n_frames)
+    t0 = time.process_time()
+    timer = StageTimer()
+    if mode == "decode":
+        frames = sorted({i for w in windows for i in w.sample_frames()})
+        with open_frames(rec.uri, fps=rec.fps, reduce=reduce) as src:
+            for _ in src.read_many(frames):
+                pass
+        n_rows = n_face = len(frames)
+    else:
+        extractor = WindowExtractor(cfg)
+        t0 = time.process_time()  # model loading is once per worker, not per video
+        table = extract_video(rec, [], extractor, timer=timer)
+        n_rows, n_face = table.num_rows, sum(table.column("face_found").to_pylist())
+    cpu = time.process_time() - t0
+    return {
+        "video_s": rec.n_frames / rec.fps,
+        "cpu_s": cpu,
+        "stages": dict(timer.seconds),
+        "rows": n_rows,
+        "with_face": n_face,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_child(corpus: Path, mode: str, reduce: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        __file__,
+        "--child",
+        str(corpus),
+        mode,
+        str(reduce),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workdir", default="/tmp/mespot-bench")
+    p.add_argument("--reduce", type=int, default=1, help="JPEG decode reduction (1, 2, 4, 8)")
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
+        return
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    c20, c60 = make_video(work, 20), make_video(work, 60)
+    full = run_child(c20, "extract", args.reduce)
+    dec = run_child(c20, "decode", args.reduce)
+    long = run_child(c60, "extract", args.reduce)
+    vs = full["video_s"]
+    print(f"video: 2040x1088, 200 fps, {vs:.0f} s; decode reduce {args.reduce}; one core")
+    print(f"windows: {full['rows']} ({full['with_face']} with a face)")
+    print("| stage | CPU s per video s |\n|---|---|")
+    for k in ("decode", "detect", "warp", "flow", "hoof"):
+        print(f"| {k} | {full['stages'].get(k, 0.0) / vs:.3f} |")
+    print(f"| **total** | **{full['cpu_s'] / vs:.3f}** |")
+    print(f"decode-only pass: {dec['cpu_s'] / vs:.3f} CPU s per video s ({dec['rows']} frames)")
+    print(f"ratio extract / decode-only: {full['cpu_s'] / dec['cpu_s']:.2f}")
+    print(
+        f"peak RSS: {full['peak_rss_mb']:.0f} MB for 20 s, {long['peak_rss_mb']:.0f} MB for "
+        f"{long['video_s']:.0f} s ({100 * (long['peak_rss_mb'] / full['peak_rss_mb'] - 1):+.1f}%)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""`mespot extract` end to end: real videos, a synthetic corpus, bad input."""
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from cluster.cli import main
+from pipeline.config import FeatureConfig
+from pipeline.intervals import Interval
+from schemas import ANNOTATIONS, VIDEOS, WINDOW_FEATURES, validate_table
+
+DATA = Path(__file__).parent / "data"
+
+
+def features(out: Path):
+    return ds.dataset(out / "features", format="parquet").to_table()
+
+
+def leftovers(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow
+def test_real_face_video_has_a_face_in_nearly_every_window(tmp_path):
+    out = tmp_path / "wl"
+    assert (
+        main(
+            [
+                "extract",
+                str(DATA / "WolfgangLanger_Pexels.mp4"),
+                str(out),
+                "--dataset",
+                "video",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    t = features(out)
+    validate_table(t, WINDOW_FEATURES)
+    faces = sum(t.column("face_found").to_pylist())
+    assert t.num_rows >= 90 and faces / t.num_rows >= 0.95
+    row = t.slice(0, 1).to_pylist()[0]
+    assert len(row["hoof"]) == row["n_timesteps"] * row["n_regions"] * row["n_bins"] == 12 * 3 * 8
+    assert row["label"] is None  # no ground truth given
+    cfg = FeatureConfig.from_json((out / "feature_config.json").read_text())
+    assert cfg == FeatureConfig() and row["config_id"] == cfg.config_id
+    assert not leftovers(out)
+
+
+def test_video_without_a_face_gives_flagged_windows(tmp_path):
+    out = tmp_path / "nf"
+    assert (
+        main(
+            ["extract", str(DATA / "no_face.mp4"), str(out), "--dataset", "video", "--no-progress"]
+        )
+        == 0
+    )
+    t = features(out)
+    validate_table(t, WINDOW_FEATURES)
+    assert t.num_rows > 10 and not any(t.column("face_found").to_pylist())
+    reasons = t.column("skip_reason").to_pylist()
+    assert all(reasons)
+    assert "no face" in reasons[0]
+    # The header claims 98 frames, 95 decode: the last window is flagged for that.
+    assert "ended at frame 95" in reasons[-1]
+    summary = json.loads((out / "extract_summary.json").read_text())
+    assert summary["windows_without_face"] == t.num_rows
+
+
+@pytest.mark.slow
+def test_synth_then_extract(tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "store"
+    assert (
+        main(
+            [
+                "synth",
+                str(corpus),
+                "--subjects",
+                "2",
+                "--seconds",
+                "3",
+                "--fps",
+                "100",
+                "--size",
+                "320x240",
+                "--seed",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert main(["extract", str(corpus), str(out), "--no-progress"]) == 0
+    t = features(out)
+    validate_table(t, WINDOW_FEATURES)
+    validate_table(pq.read_table(out / "videos.parquet"), VIDEOS)
+    ann = pq.read_table(out / "annotations.parquet")
+    validate_table(ann, ANNOTATIONS)
+    # 3 s at 100 fps: 300 frames, step 2, T 25, stride 20: 13 full windows + a tail window.
+    assert t.num_rows == 2 * 14
+    assert sum(t.column("face_found").to_pylist()) == t.num_rows
+    assert set(t.column("n_timesteps").to_pylist()) == {25}
+    labels = t.column("label").to_pylist()
+    assert None not in labels
+    micro = [a for a in ann.to_pylist() if a["kind"] == "micro"]
+    assert micro and any(labels)
+    # Every micro-movement (<= 0.5 s) has a positive window, as the paper guarantees.
+    rows = t.select(["video", "start_frame", "end_frame", "label"]).to_pylist()
+    for a in micro:
+        truth = Interval(a["onset_frame"], a["offset_frame"])
+        assert any(
+            r["label"] and Interval(r["start_frame"], r["end_frame"]).coverage_of(truth) >= 0.8
+            for r in rows
+            if r["video"] == a["video"]
+        )
+    assert not leftovers(out)
+
+
+def test_another_config_into_the_same_output_is_refused(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "feature_config.json").write_text(FeatureConfig(n_bins=6).to_json())
+    rc = main(
+        ["extract", str(DATA / "no_face.mp4"), str(out), "--dataset", "video", "--no-progress"]
+    )
+    assert rc == 2
+    assert "feature_config.json holds config" in capsys.readouterr().err
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (
+        main(
+            [
+                "extract",
+                str(empty),
+                str(tmp_path / "o1"),
+                "--dataset",
+                "folder",
+                "--fps",
+                "30",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "empty" in err
+    assert (
+        main(["extract", str(empty), str(tmp_path / "o2"), "--dataset", "folder", "--no-progress"])
+        == 2
+    )
+    assert "fps" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synth", str(tmp_path / "s"), "--size", "big"])
