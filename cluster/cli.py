@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from fsspec.core import url_to_fs
+
 from cluster.extract import DATASETS, ConfigConflict, extract_corpus, load_corpus
 from cluster.store import Store
 from pipeline.config import FLOW_METHODS, FeatureConfig
@@ -85,8 +87,10 @@ def cmd_synth(args) -> int:
 
 def cmd_extract(args) -> int:
     config = _feature_config(args)
+    # The corpus may be any fsspec URI (a local path, s3://bucket/prefix, ...).
+    fs, corpus_path = url_to_fs(args.corpus)
     corpus, with_labels = load_corpus(
-        args.corpus, args.dataset, fps=args.fps, intervals=args.intervals
+        corpus_path, args.dataset, fps=args.fps, intervals=args.intervals, fs=fs
     )
     if not corpus.videos:
         reasons = "; ".join(f"{s.what}: {s.reason}" for s in corpus.skipped) or "none found"
@@ -94,7 +98,7 @@ def cmd_extract(args) -> int:
         return 2
     store = Store.open(args.out)
     summary = extract_corpus(
-        corpus, store, config, with_labels=with_labels, progress=not args.no_progress
+        corpus, store, config, with_labels=with_labels, fs=fs, progress=not args.no_progress
     )
     print("\n".join(summary.lines()))
     print(f"features: {store.path('features')}  (config {config.config_id})")

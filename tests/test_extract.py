@@ -158,3 +158,44 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert "fps" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", str(tmp_path / "s"), "--size", "big"])
+
+
+@pytest.mark.slow
+def test_corpus_and_store_behind_fsspec_uris(tmp_path):
+    import fsspec
+
+    corpus = tmp_path / "corpus"
+    assert (
+        main(
+            [
+                "synth",
+                str(corpus),
+                "--subjects",
+                "1",
+                "--seconds",
+                "2",
+                "--fps",
+                "50",
+                "--size",
+                "320x240",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    mem = fsspec.filesystem("memory")
+    mem.put(str(corpus), "/uri-corpus", recursive=True)
+    try:
+        assert main(["extract", "memory://uri-corpus", "memory://uri-store", "--no-progress"]) == 0
+        assert main(["extract", str(corpus), str(tmp_path / "local"), "--no-progress"]) == 0
+        with mem.open("/uri-store/extract_summary.json") as f:
+            remote = json.load(f)
+        local = json.loads((tmp_path / "local" / "extract_summary.json").read_text())
+        assert remote["windows"] == local["windows"] > 0 and remote["videos_done"] == ["006_1"]
+        files = mem.find("/uri-store/features")
+        assert [f.rsplit("/", 4)[1:] for f in files] == [
+            ["dataset=samm", "subject=006", "video=006_1", "part-0.parquet"]
+        ]
+    finally:
+        mem.rm("/uri-corpus", recursive=True)
+        mem.rm("/uri-store", recursive=True)
