@@ -9,8 +9,16 @@ from pathlib import Path
 
 from fsspec.core import url_to_fs
 
-from cluster.extract import DATASETS, ConfigConflict, extract_corpus, load_corpus
-from cluster.store import Store
+from cluster.extract import (
+    CHUNK_WINDOWS,
+    DATASETS,
+    ConfigConflict,
+    corpus_jobs,
+    load_corpus,
+    make_executor,
+    run_extraction,
+)
+from cluster.store import Store, StoreError
 from pipeline.config import FLOW_METHODS, FeatureConfig
 from pipeline.frames import FrameError
 
@@ -41,17 +49,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("extract", help="per-window HOOF features of a corpus or video into Parquet")
-    e.add_argument("corpus", help="corpus folder, frame folder or video file")
-    e.add_argument("out", help="output folder (local path or fsspec URI)")
+    e.add_argument("corpus", help="corpus folder, frame folder or video file (path or fsspec URI)")
+    e.add_argument("out", help="output store (local path or fsspec URI, e.g. s3://bucket/prefix)")
     e.add_argument("--dataset", choices=DATASETS, default="samm")
     e.add_argument(
         "--fps", type=float, help="frame rate (needed for frame folders; samm 200, casme2 30)"
     )
     e.add_argument("--intervals", help="CSV of ground-truth intervals (folder/video datasets)")
-    e.add_argument("--config", help="JSON file of FeatureConfig fields to override")
-    e.add_argument("--flow", choices=FLOW_METHODS, help="optical flow method (default dis)")
-    e.add_argument("--no-progress", action="store_true")
+    _add_run_options(e)
+
+    g = sub.add_parser("ingest", help="extract new recording sessions found under a prefix")
+    g.add_argument("source", help="prefix holding sessions: video files or numbered frame folders")
+    g.add_argument("store", help="output store (local path or fsspec URI)")
+    g.add_argument("--dataset-name", default="sessions", help="dataset column of what is found")
+    g.add_argument("--fps", type=float, help="frame rate of frame-folder sessions")
+    _add_run_options(g)
     return p
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="JSON file of FeatureConfig fields to override")
+    p.add_argument("--flow", choices=FLOW_METHODS, help="optical flow method (default dis)")
+    p.add_argument(
+        "--executor",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray (default: a local Ray, or the cluster at --address / RAY_ADDRESS) or local "
+        "(this process only)",
+    )
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a Ray started here (default: all)")
+    p.add_argument(
+        "--chunk-windows", type=int, default=CHUNK_WINDOWS, help="windows per task (default 25)"
+    )
+    p.add_argument("--no-progress", action="store_true")
 
 
 def _feature_config(args) -> FeatureConfig:
@@ -85,9 +116,26 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _run(args, jobs, store, config, skipped) -> int:
+    executor = make_executor(args.executor, args.address, args.num_cpus)
+    summary = run_extraction(
+        jobs,
+        store,
+        config,
+        executor,
+        chunk_windows=args.chunk_windows,
+        skipped_inputs=skipped,
+        progress=not args.no_progress,
+    )
+    print("\n".join(summary.lines()))
+    print(f"features: {store.path('features')}  (config {config.config_id})")
+    return 1 if summary.failed and not summary.done else 0
+
+
 def cmd_extract(args) -> int:
     config = _feature_config(args)
-    # The corpus may be any fsspec URI (a local path, s3://bucket/prefix, ...).
+    store = Store.open(args.out)
+    store.check_writable()  # one clear error before any work
     fs, corpus_path = url_to_fs(args.corpus)
     corpus, with_labels = load_corpus(
         corpus_path, args.dataset, fps=args.fps, intervals=args.intervals, fs=fs
@@ -96,13 +144,20 @@ def cmd_extract(args) -> int:
         reasons = "; ".join(f"{s.what}: {s.reason}" for s in corpus.skipped) or "none found"
         print(f"mespot extract: no readable video in {args.corpus} ({reasons})", file=sys.stderr)
         return 2
-    store = Store.open(args.out)
-    summary = extract_corpus(
-        corpus, store, config, with_labels=with_labels, fs=fs, progress=not args.no_progress
-    )
-    print("\n".join(summary.lines()))
-    print(f"features: {store.path('features')}  (config {config.config_id})")
-    return 1 if summary.videos_failed and not summary.videos_done else 0
+    jobs = corpus_jobs(corpus, config, with_labels, fs=fs)
+    return _run(args, jobs, store, config, corpus.skipped)
+
+
+def cmd_ingest(args) -> int:
+    from cluster.ingest import discover_sessions
+
+    config = _feature_config(args)
+    store = Store.open(args.store)
+    store.check_writable()
+    corpus = discover_sessions(args.source, dataset=args.dataset_name, fps=args.fps)
+    jobs = corpus_jobs(corpus, config, with_labels=False, fs=Store.open(args.source).fs)
+    print(f"ingest {args.source}: {len(jobs)} sessions found")
+    return _run(args, jobs, store, config, corpus.skipped)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,10 +166,17 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"synth": cmd_synth, "extract": cmd_extract}
+    handlers = {"synth": cmd_synth, "extract": cmd_extract, "ingest": cmd_ingest}
     try:
         return handlers[args.command](args)
-    except (ValueError, ConfigConflict, FileNotFoundError, FrameError) as e:
+    except (
+        ValueError,
+        ConfigConflict,
+        FileNotFoundError,
+        FileExistsError,
+        FrameError,
+        StoreError,
+    ) as e:
         print(f"mespot {args.command}: {e}", file=sys.stderr)
         return 2
 

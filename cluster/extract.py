@@ -1,37 +1,35 @@
-"""Extract a corpus's window features into a store, one process (Ray fan-out comes later).
+"""The extraction driver: plan video jobs, fan their chunks out, commit finished videos.
 
-Layout of the output store::
+Store layout (see cluster.jobs for the per-video files)::
 
-    feature_config.json          the FeatureConfig (with its config_id)
-    videos.parquet               schemas.VIDEOS: the videos that were read
-    annotations.parquet          schemas.ANNOTATIONS: their ground truth (if any)
-    features/dataset=D/subject=S/video=V/part-0.parquet   schemas.WINDOW_FEATURES
-    extract_summary.json         what was done, skipped and failed, and the time per stage
+    feature_config.json                 the FeatureConfig and its config_id
+    features/dataset=D/subject=S/video=V/part-0.parquet
+    videos/...  annotations/...         manifest and ground truth, partitioned alike
+    _commits/D/S/V.json                 a finished video: fingerprint, config, windows
+    runs/<run_id>.json                  each run's summary: done, skipped, failed (why)
 
-Each video's features file is written atomically when the video is finished, so an
-interrupted run loses at most the video in progress.
+A video is committed as soon as its last chunk is back, so an interrupted run keeps
+every video it finished, and a rerun does only the rest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
+from cluster.jobs import Committer, VideoJob, new_run_id, plan_job, with_full_uri
 from cluster.store import Store
 from pipeline.config import FeatureConfig
 from pipeline.datasets import Corpus, annotations_by_video, read_casme2, read_generic, read_samm
-from pipeline.features import StageTimer, WindowExtractor, extract_video
-from pipeline.frames import FrameError
-from pipeline.records import VideoRecord
-from schemas import ANNOTATIONS, VIDEOS, conform
+from pipeline.features import WindowResult
 
 log = logging.getLogger(__name__)
 DATASETS = ("samm", "casme2", "folder", "video")
+CHUNK_WINDOWS = 25  # 5 s of video per task with the paper's 0.2 s stride
 
 
 class ConfigConflict(RuntimeError):
@@ -39,27 +37,33 @@ class ConfigConflict(RuntimeError):
 
 
 @dataclass
-class ExtractSummary:
-    videos_done: list[str] = field(default_factory=list)
-    videos_failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[dict] = field(default_factory=list)
+class RunSummary:
+    run_id: str
+    executor: str = ""
+    done: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    in_progress_elsewhere: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped_inputs: list[dict] = field(default_factory=list)
     windows: int = 0
     windows_without_face: int = 0
-    wall_seconds: float = 0.0
-    cpu_seconds_by_stage: dict[str, float] = field(default_factory=dict)
     video_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def lines(self) -> list[str]:
         out = [
-            f"videos: {len(self.videos_done)} done, {len(self.videos_failed)} failed; "
-            f"windows: {self.windows} ({self.windows_without_face} without a face); "
-            f"{self.wall_seconds:.1f} s for {self.video_seconds:.1f} s of video"
+            f"run {self.run_id} ({self.executor}): {len(self.done)} videos extracted, "
+            f"{len(self.already_done)} already done, {len(self.in_progress_elsewhere)} in "
+            f"progress elsewhere, {len(self.failed)} failed; {self.windows} windows "
+            f"({self.windows_without_face} without a face); {self.wall_seconds:.1f} s for "
+            f"{self.video_seconds:.1f} s of video"
         ]
-        out += [f"  failed {v}: {why}" for v, why in self.videos_failed.items()]
-        out += [f"  skipped {s['what']}: {s['reason']}" for s in self.skipped]
+        out += [f"  failed {v}: {why}" for v, why in self.failed.items()]
+        out += [f"  busy {v}: leased by {who}" for v, who in self.in_progress_elsewhere.items()]
+        out += [f"  skipped {s['what']}: {s['reason']}" for s in self.skipped_inputs]
         return out
 
 
@@ -89,22 +93,25 @@ def _synth_fps(path: str, fs) -> float | None:
     store = Store(fs, path.rstrip("/")) if fs is not None else Store.open(path)
     if not store.exists("synth_config.json"):
         return None
-    fps = float(json.loads(store.read_text("synth_config.json"))["config"]["fps"])
+    fps = float(store.read_json("synth_config.json")["config"]["fps"])
     log.info("frame rate %.6g fps from %s", fps, store.path("synth_config.json"))
     return fps
 
 
-def partition(record: VideoRecord) -> list[str]:
-    """Hive partition folders of one video (values URI-encoded as pyarrow expects)."""
-    return [
-        f"dataset={quote(record.dataset, safe='')}",
-        f"subject={quote(record.subject, safe='')}",
-        f"video={quote(record.video, safe='')}",
-    ]
+def corpus_jobs(
+    corpus: Corpus, config: FeatureConfig, with_labels: bool, fs=None
+) -> list[VideoJob]:
+    by_video = annotations_by_video(corpus)
+    jobs = []
+    for rec in corpus.videos:
+        truth = by_video.get((rec.dataset, rec.subject, rec.video), []) if with_labels else None
+        jobs.append(plan_job(with_full_uri(rec, fs), truth, config))
+    return jobs
 
 
 def prepare_store(store: Store, config: FeatureConfig) -> None:
-    """Write feature_config.json, or check that the one there matches ``config``."""
+    """Check the store is writable, then write feature_config.json or check it matches."""
+    store.check_writable()
     if store.exists("feature_config.json"):
         old = FeatureConfig.from_json(store.read_text("feature_config.json"))
         if old.config_id != config.config_id:
@@ -116,48 +123,86 @@ def prepare_store(store: Store, config: FeatureConfig) -> None:
         store.write_text(config.to_json(), "feature_config.json")
 
 
-def extract_corpus(
-    corpus: Corpus,
+def run_extraction(
+    jobs: list[VideoJob],
     store: Store,
     config: FeatureConfig,
+    executor,
     *,
-    with_labels: bool = True,
-    fs=None,
+    chunk_windows: int = CHUNK_WINDOWS,
+    skipped_inputs: Iterable = (),
     progress: bool = True,
-) -> ExtractSummary:
-    """Extract every video of ``corpus`` into ``store``, one video at a time."""
+    run_id: str | None = None,
+) -> RunSummary:
+    """Extract every job not already committed; commit each video when it completes."""
     prepare_store(store, config)
-    store.write_parquet(conform([v.to_dict() for v in corpus.videos], VIDEOS), "videos.parquet")
-    store.write_parquet(
-        conform([a.to_dict() for a in corpus.annotations], ANNOTATIONS), "annotations.parquet"
-    )
-    by_video = annotations_by_video(corpus)
-    summary = ExtractSummary(skipped=[{"what": s.what, "reason": s.reason} for s in corpus.skipped])
-    extractor = WindowExtractor(config)
-    timer = StageTimer()
-    total = sum(len(config.grid(v.fps).windows(v.n_frames)) for v in corpus.videos)
+    store.clean_tmp()
+    summary = RunSummary(run_id or new_run_id(), executor.name)
+    summary.skipped_inputs = [{"what": s.what, "reason": s.reason} for s in skipped_inputs]
+    committer = Committer(store, config, summary.run_id)
+    todo: list[VideoJob] = []
+    for job in jobs:
+        if committer.is_done(job.record):
+            summary.already_done.append(job.name)
+            continue
+        holder = committer.acquire(job.record)
+        if holder is not None:
+            summary.in_progress_elsewhere[job.name] = holder
+            continue
+        todo.append(job)
     t0 = time.perf_counter()
-    with tqdm(total=total, unit="win", desc="extract", disable=not progress) as bar:
-        for rec in corpus.videos:
-            key = (rec.dataset, rec.subject, rec.video)
-            bar.set_postfix_str(rec.video)
-            truth = by_video.get(key, []) if with_labels else None
-            try:
-                table = extract_video(
-                    rec, truth, extractor, fs=fs, timer=timer, on_window=lambda _r: bar.update()
-                )
-            except FrameError as e:
-                summary.videos_failed[rec.video] = str(e)
-                log.warning("video %s failed: %s", rec.video, e)
-                continue
-            store.write_parquet(table, "features", *partition(rec), "part-0.parquet")
-            summary.videos_done.append(rec.video)
-            summary.windows += table.num_rows
-            summary.windows_without_face += table.num_rows - sum(
-                table.column("face_found").to_pylist()
-            )
-            summary.video_seconds += rec.n_frames / rec.fps
-    summary.wall_seconds = time.perf_counter() - t0
-    summary.cpu_seconds_by_stage = {k: round(v, 3) for k, v in timer.seconds.items()}
-    store.write_json(summary.to_dict(), "extract_summary.json")
+    parts: dict[str, list[WindowResult]] = {j.name: [] for j in todo}
+    remaining = {j.name: len(j.chunks(chunk_windows)) for j in todo}
+    chunks = [(j, c) for j in todo for c in j.chunks(chunk_windows)]
+    total = sum(len(j.windows) for j in todo)
+    try:
+        with tqdm(total=total, unit="win", desc="extract", disable=not progress) as bar:
+            for job, windows, out in executor.run(chunks, config):
+                bar.update(len(windows))
+                if job.name in summary.failed:
+                    continue
+                if isinstance(out, BaseException):
+                    summary.failed[job.name] = f"{type(out).__name__}: {out}"
+                    log.warning("video %s failed: %s", job.name, out)
+                    committer.release(job.record)
+                    continue
+                parts[job.name].extend(out)
+                remaining[job.name] -= 1
+                if remaining[job.name] == 0:
+                    _commit(committer, job, parts.pop(job.name), summary)
+                    bar.set_postfix_str(f"{len(summary.done)}/{len(todo)} videos")
+        for job in todo:  # videos without any window (shorter than one window)
+            if not job.windows and job.name not in summary.failed:
+                _commit(committer, job, [], summary)
+    finally:
+        for job in todo:
+            if job.name not in summary.done and job.name not in summary.failed:
+                committer.release(job.record)
+        summary.wall_seconds = time.perf_counter() - t0
+        store.write_json(summary.to_dict(), "runs", f"{summary.run_id}.json")
     return summary
+
+
+def _commit(
+    committer: Committer, job: VideoJob, results: list[WindowResult], summary: RunSummary
+) -> None:
+    try:
+        n = committer.commit(job, results)
+    finally:
+        committer.release(job.record)
+    summary.done.append(job.name)
+    summary.windows += n
+    summary.windows_without_face += sum(1 for r in results if not r.face_found)
+    summary.video_seconds += job.record.n_frames / job.record.fps
+
+
+def make_executor(kind: str, address: str | None = None, num_cpus: int | None = None):
+    if kind == "local":
+        from cluster.executors import LocalExecutor
+
+        return LocalExecutor()
+    if kind == "ray":
+        from cluster.executors import RayExecutor
+
+        return RayExecutor(address=address, num_cpus=num_cpus)
+    raise ValueError(f"unknown executor {kind!r}; choose local or ray")

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
 
 from cluster.cli import main
@@ -15,8 +14,17 @@ from schemas import ANNOTATIONS, VIDEOS, WINDOW_FEATURES, validate_table
 DATA = Path(__file__).parent / "data"
 
 
+def table(out: Path, name: str):
+    return ds.dataset(out / name, format="parquet").to_table()
+
+
 def features(out: Path):
-    return ds.dataset(out / "features", format="parquet").to_table()
+    return table(out, "features")
+
+
+def summary(out: Path) -> dict:
+    (run,) = (out / "runs").glob("*.json")
+    return json.loads(run.read_text())
 
 
 def leftovers(out: Path) -> list[Path]:
@@ -55,7 +63,16 @@ def test_video_without_a_face_gives_flagged_windows(tmp_path):
     out = tmp_path / "nf"
     assert (
         main(
-            ["extract", str(DATA / "no_face.mp4"), str(out), "--dataset", "video", "--no-progress"]
+            [
+                "extract",
+                str(DATA / "no_face.mp4"),
+                str(out),
+                "--dataset",
+                "video",
+                "--executor",
+                "local",
+                "--no-progress",
+            ]
         )
         == 0
     )
@@ -67,8 +84,7 @@ def test_video_without_a_face_gives_flagged_windows(tmp_path):
     assert "no face" in reasons[0]
     # The header claims 98 frames, 95 decode: the last window is flagged for that.
     assert "ended at frame 95" in reasons[-1]
-    summary = json.loads((out / "extract_summary.json").read_text())
-    assert summary["windows_without_face"] == t.num_rows
+    assert summary(out)["windows_without_face"] == t.num_rows
 
 
 @pytest.mark.slow
@@ -94,11 +110,11 @@ def test_synth_then_extract(tmp_path):
         )
         == 0
     )
-    assert main(["extract", str(corpus), str(out), "--no-progress"]) == 0
+    assert main(["extract", str(corpus), str(out), "--executor", "local", "--no-progress"]) == 0
     t = features(out)
     validate_table(t, WINDOW_FEATURES)
-    validate_table(pq.read_table(out / "videos.parquet"), VIDEOS)
-    ann = pq.read_table(out / "annotations.parquet")
+    validate_table(table(out, "videos"), VIDEOS)
+    ann = table(out, "annotations")
     validate_table(ann, ANNOTATIONS)
     # 3 s at 100 fps: 300 frames, step 2, T 25, stride 20: 13 full windows + a tail window.
     assert t.num_rows == 2 * 14
@@ -125,7 +141,16 @@ def test_another_config_into_the_same_output_is_refused(tmp_path, capsys):
     out.mkdir()
     (out / "feature_config.json").write_text(FeatureConfig(n_bins=6).to_json())
     rc = main(
-        ["extract", str(DATA / "no_face.mp4"), str(out), "--dataset", "video", "--no-progress"]
+        [
+            "extract",
+            str(DATA / "no_face.mp4"),
+            str(out),
+            "--dataset",
+            "video",
+            "--executor",
+            "local",
+            "--no-progress",
+        ]
     )
     assert rc == 2
     assert "feature_config.json holds config" in capsys.readouterr().err
@@ -186,12 +211,14 @@ def test_corpus_and_store_behind_fsspec_uris(tmp_path):
     mem = fsspec.filesystem("memory")
     mem.put(str(corpus), "/uri-corpus", recursive=True)
     try:
-        assert main(["extract", "memory://uri-corpus", "memory://uri-store", "--no-progress"]) == 0
-        assert main(["extract", str(corpus), str(tmp_path / "local"), "--no-progress"]) == 0
-        with mem.open("/uri-store/extract_summary.json") as f:
+        args = ["--executor", "local", "--no-progress"]
+        assert main(["extract", "memory://uri-corpus", "memory://uri-store", *args]) == 0
+        assert main(["extract", str(corpus), str(tmp_path / "local"), *args]) == 0
+        (run,) = mem.find("/uri-store/runs")
+        with mem.open(run) as f:
             remote = json.load(f)
-        local = json.loads((tmp_path / "local" / "extract_summary.json").read_text())
-        assert remote["windows"] == local["windows"] > 0 and remote["videos_done"] == ["006_1"]
+        local = summary(tmp_path / "local")
+        assert remote["windows"] == local["windows"] > 0 and remote["done"] == ["samm/006/006_1"]
         files = mem.find("/uri-store/features")
         assert [f.rsplit("/", 4)[1:] for f in files] == [
             ["dataset=samm", "subject=006", "video=006_1", "part-0.parquet"]

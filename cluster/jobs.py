@@ -1,0 +1,228 @@
+"""Units of extraction work and how their results are committed to a store.
+
+A video is one job, split into chunks of consecutive windows (frames shared by the
+overlapping windows of a chunk are decoded once). Chunks run anywhere (in-process or as
+Ray tasks); the driver commits a video when all of its chunks are back:
+
+1. ``features/dataset=D/subject=S/video=V/part-0.parquet``  (schemas.WINDOW_FEATURES)
+2. ``videos/dataset=D/subject=S/video=V/part-0.parquet``    (schemas.VIDEOS, one row)
+3. ``annotations/dataset=D/subject=S/video=V/part-0.parquet`` (schemas.ANNOTATIONS)
+4. ``_commits/D/S/V.json``: video key, content fingerprint, feature config id, windows.
+
+Each file is written atomically and always at the same path, so redoing a video
+replaces it: a run killed anywhere, then run again, ends with exactly one copy of every
+window. A video whose commit marker matches its fingerprint and config is skipped.
+Overlapping runs take a lease per video (``_leases/D/S/V.json``, created exclusively) so
+two runs never extract the same video at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import quote
+
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from cluster.store import Store
+from pipeline.config import FeatureConfig
+from pipeline.features import WindowExtractor, WindowResult, results_table
+from pipeline.frames import open_frames
+from pipeline.records import Annotation, VideoRecord
+from pipeline.windows import Window, window_labels
+from schemas import ANNOTATIONS, VIDEOS, conform
+
+LEASE_TTL_S = 2 * 3600.0
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to extract: its record (``uri`` a full fsspec URI), truth and windows."""
+
+    record: VideoRecord
+    annotations: list[Annotation] | None  # None: the video has no ground truth
+    windows: list[Window]
+
+    @property
+    def name(self) -> str:
+        r = self.record
+        return f"{r.dataset}/{r.subject}/{r.video}"
+
+    def chunks(self, size: int) -> list[list[Window]]:
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1 window, got {size}")
+        return [self.windows[i : i + size] for i in range(0, len(self.windows), size)]
+
+
+def plan_job(
+    record: VideoRecord, annotations: list[Annotation] | None, config: FeatureConfig
+) -> VideoJob:
+    return VideoJob(record, annotations, config.grid(record.fps).windows(record.n_frames))
+
+
+def with_full_uri(record: VideoRecord, fs) -> VideoRecord:
+    """The record with a URI that names its filesystem (workers open it on their own)."""
+    if fs is None or isinstance(fs, LocalFileSystem) or "://" in record.uri:
+        return record
+    return replace(record, uri=fs.unstrip_protocol(record.uri))
+
+
+def partition(record: VideoRecord) -> list[str]:
+    """Hive partition folders of one video (values URI-encoded, as pyarrow expects)."""
+    return [
+        f"dataset={quote(record.dataset, safe='')}",
+        f"subject={quote(record.subject, safe='')}",
+        f"video={quote(record.video, safe='')}",
+    ]
+
+
+def _key(record: VideoRecord) -> list[str]:
+    return [
+        quote(record.dataset, safe=""),
+        quote(record.subject, safe=""),
+        quote(record.video, safe=""),
+    ]
+
+
+# --- worker side -------------------------------------------------------------------------
+
+_EXTRACTORS: dict[str, WindowExtractor] = {}
+_LOCAL_COPIES: dict[str, str] = {}
+_COPY_DIR: list[str] = []
+
+
+def extractor_for(config: FeatureConfig) -> WindowExtractor:
+    """One extractor (dlib models, flow state) per config per worker process."""
+    ex = _EXTRACTORS.get(config.config_id)
+    if ex is None:
+        ex = _EXTRACTORS[config.config_id] = WindowExtractor(config)
+    return ex
+
+
+def _local_video(fs, path: str, fingerprint: str) -> str:
+    """A remote video copied once per worker (OpenCV reads only local files)."""
+    key = f"{path}#{fingerprint}"
+    if key not in _LOCAL_COPIES:
+        if not _COPY_DIR:
+            _COPY_DIR.append(tempfile.mkdtemp(prefix="mespot-videos-"))
+            atexit.register(shutil.rmtree, _COPY_DIR[0], True)
+        if len(_LOCAL_COPIES) >= 4:  # keep the few most recent
+            old = _LOCAL_COPIES.pop(next(iter(_LOCAL_COPIES)))
+            os.remove(old)
+        local = os.path.join(_COPY_DIR[0], f"{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
+        fs.get_file(path, local)
+        _LOCAL_COPIES[key] = local
+    return _LOCAL_COPIES[key]
+
+
+def compute_chunk(
+    record: VideoRecord, windows: Sequence[Window], config: FeatureConfig
+) -> list[WindowResult]:
+    """Features of consecutive ``windows`` of one video (runs in a worker)."""
+    fs, path = url_to_fs(record.uri)
+    if record.source_kind == "video" and not isinstance(fs, LocalFileSystem):
+        fs, path = LocalFileSystem(), _local_video(fs, path, record.fingerprint)
+    with open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source:
+        return list(extractor_for(config).video(source.read_many, list(windows)))
+
+
+# --- driver side -------------------------------------------------------------------------
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+class Committer:
+    """Leases, skip checks and atomic commits of finished videos in one store."""
+
+    def __init__(self, store: Store, config: FeatureConfig, run_id: str) -> None:
+        self.store, self.config, self.run_id = store, config, run_id
+
+    def marker(self, record: VideoRecord) -> dict | None:
+        parts = ["_commits", *_key(record)]
+        parts[-1] += ".json"
+        return self.store.read_json(*parts) if self.store.exists(*parts) else None
+
+    def is_done(self, record: VideoRecord) -> bool:
+        m = self.marker(record)
+        return (
+            m is not None
+            and m.get("fingerprint") == record.fingerprint
+            and m.get("config_id") == self.config.config_id
+        )
+
+    def _lease_parts(self, record: VideoRecord) -> list[str]:
+        parts = ["_leases", *_key(record)]
+        parts[-1] += ".json"
+        return parts
+
+    def acquire(self, record: VideoRecord, ttl_s: float = LEASE_TTL_S) -> str | None:
+        """Take the video's lease: None on success, else who holds it."""
+        body = {
+            "run_id": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "expires_at": time.time() + ttl_s,
+        }
+        data = (json.dumps(body) + "\n").encode()
+        parts = self._lease_parts(record)
+        for _ in range(2):
+            if self.store.create_exclusive(data, *parts):
+                return None
+            try:
+                held = self.store.read_json(*parts)
+            except FileNotFoundError:
+                continue  # released in between: try again
+            if held.get("expires_at", 0) > time.time():
+                return f"run {held.get('run_id')} on {held.get('host')}"
+            self.store.remove(*parts)  # expired: the run that held it died
+        return "a concurrent run (lease contended)"
+
+    def release(self, record: VideoRecord) -> None:
+        self.store.remove(*self._lease_parts(record))
+
+    def commit(self, job: VideoJob, results: list[WindowResult]) -> int:
+        """Write the video's tables, then its marker. Returns the number of windows."""
+        results = sorted(results, key=lambda r: r.window.index)
+        if [r.window.index for r in results] != [w.index for w in job.windows]:
+            raise RuntimeError(f"{job.name}: chunk results do not cover its windows exactly")
+        labels = None
+        if job.annotations is not None:
+            truth = [a.interval for a in job.annotations if a.kind in self.config.label_kinds]
+            labels = window_labels(job.windows, truth, self.config.label_min_coverage)
+        rec = job.record
+        table = results_table(rec, results, labels, self.config)
+        part = partition(rec)
+        self.store.write_parquet(table, "features", *part, "part-0.parquet")
+        self.store.write_parquet(
+            conform([rec.to_dict()], VIDEOS), "videos", *part, "part-0.parquet"
+        )
+        if job.annotations is not None:
+            ann = conform([a.to_dict() for a in job.annotations], ANNOTATIONS)
+            self.store.write_parquet(ann, "annotations", *part, "part-0.parquet")
+        marker = ["_commits", *_key(rec)]
+        marker[-1] += ".json"
+        self.store.write_json(
+            {
+                "dataset": rec.dataset,
+                "subject": rec.subject,
+                "video": rec.video,
+                "fingerprint": rec.fingerprint,
+                "config_id": self.config.config_id,
+                "windows": table.num_rows,
+                "run_id": self.run_id,
+                "committed_at": time.time(),
+            },
+            *marker,
+        )
+        return table.num_rows
