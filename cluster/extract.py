@@ -21,7 +21,14 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm.auto import tqdm
 
-from cluster.jobs import Committer, VideoJob, new_run_id, plan_job, with_full_uri
+from cluster.jobs import (
+    LEASE_TTL_S,
+    Committer,
+    VideoJob,
+    new_run_id,
+    plan_job,
+    with_full_uri,
+)
 from cluster.store import Store
 from pipeline.config import FeatureConfig
 from pipeline.datasets import Corpus, annotations_by_video, read_casme2, read_generic, read_samm
@@ -155,14 +162,21 @@ def run_extraction(
     remaining = {j.name: len(j.chunks(chunk_windows)) for j in todo}
     chunks = [(j, c) for j in todo for c in j.chunks(chunk_windows)]
     total = sum(len(j.windows) for j in todo)
+    renewed = time.monotonic()
     try:
         with tqdm(total=total, unit="win", desc="extract", disable=not progress) as bar:
             for job, windows, out in executor.run(chunks, config):
                 bar.update(len(windows))
+                if time.monotonic() - renewed > LEASE_TTL_S / 3:
+                    for j in todo:
+                        if j.name in parts:  # still ours and unfinished
+                            committer.renew(j.record)
+                    renewed = time.monotonic()
                 if job.name in summary.failed:
                     continue
                 if isinstance(out, BaseException):
                     summary.failed[job.name] = f"{type(out).__name__}: {out}"
+                    parts.pop(job.name, None)
                     log.warning("video %s failed: %s", job.name, out)
                     committer.release(job.record)
                     continue

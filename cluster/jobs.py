@@ -41,7 +41,9 @@ from pipeline.records import Annotation, VideoRecord
 from pipeline.windows import Window, window_labels
 from schemas import ANNOTATIONS, VIDEOS, conform
 
-LEASE_TTL_S = 2 * 3600.0
+#: A lease not renewed for this long is taken to be held by a dead run. Running drivers
+#: renew theirs every third of it.
+LEASE_TTL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,19 @@ def compute_chunk(
 # --- driver side -------------------------------------------------------------------------
 
 
+def _stale(lease: dict) -> bool:
+    if lease.get("expires_at", 0) <= time.time():
+        return True
+    if lease.get("host") == socket.gethostname():
+        try:
+            os.kill(int(lease.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError, OverflowError):
+            return False
+    return False
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -166,27 +181,37 @@ class Committer:
         parts[-1] += ".json"
         return parts
 
-    def acquire(self, record: VideoRecord, ttl_s: float = LEASE_TTL_S) -> str | None:
-        """Take the video's lease: None on success, else who holds it."""
+    def _lease_body(self, ttl_s: float) -> bytes:
         body = {
             "run_id": self.run_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "expires_at": time.time() + ttl_s,
         }
-        data = (json.dumps(body) + "\n").encode()
+        return (json.dumps(body) + "\n").encode()
+
+    def acquire(self, record: VideoRecord, ttl_s: float = LEASE_TTL_S) -> str | None:
+        """Take the video's lease: None on success, else who holds it.
+
+        A lease is stale, and is broken, when it has expired or when it was taken on this
+        host by a process that no longer exists (a killed run on the same machine).
+        """
         parts = self._lease_parts(record)
         for _ in range(2):
-            if self.store.create_exclusive(data, *parts):
+            if self.store.create_exclusive(self._lease_body(ttl_s), *parts):
                 return None
             try:
                 held = self.store.read_json(*parts)
             except FileNotFoundError:
                 continue  # released in between: try again
-            if held.get("expires_at", 0) > time.time():
+            if not _stale(held):
                 return f"run {held.get('run_id')} on {held.get('host')}"
-            self.store.remove(*parts)  # expired: the run that held it died
+            self.store.remove(*parts)
         return "a concurrent run (lease contended)"
+
+    def renew(self, record: VideoRecord, ttl_s: float = LEASE_TTL_S) -> None:
+        """Push our lease's expiry forward (a long queue must not let it lapse)."""
+        self.store.put_atomic(self._lease_body(ttl_s), *self._lease_parts(record))
 
     def release(self, record: VideoRecord) -> None:
         self.store.remove(*self._lease_parts(record))

@@ -17,6 +17,7 @@ image's left (the subject's right), 22-26 the other brow, 36-41 and 42-47 the ey
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -31,6 +32,8 @@ REGION_LANDMARKS: dict[str, tuple[tuple[int, ...], tuple[float, float, float, fl
     "mouth_left": ((54,), (0.10, 0.10, 0.10, 0.10)),
     "mouth_right": ((48,), (0.10, 0.10, 0.10, 0.10)),
 }
+#: Longest side of the first, coarse face search (dlib finds faces of >= ~80 px there).
+COARSE_SIDE = 320
 RIGHT_EYE = slice(36, 42)  # image left
 LEFT_EYE = slice(42, 48)  # image right
 
@@ -80,47 +83,59 @@ class FaceModel:
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(_predictor_path())
 
-    def detect(self, grey: np.ndarray, near: Box | None = None) -> Box:
+    def detect(self, grey: np.ndarray) -> Box:
         """The largest face in ``grey`` (H, W) uint8, in full-frame pixels; NoFace if none.
 
-        With ``near`` (the face's box in a recent frame) the search first looks around it
-        at a scale where the face is ~160 px wide, which is several times cheaper than a
-        full-frame search; it falls back to the whole frame when the face is not there.
+        Two looks, both from this frame alone (so a window's features never depend on
+        which windows were processed before it): a coarse search on a copy shrunk to
+        ``COARSE_SIDE`` px, then a search around what it found at a scale where the face
+        is ~160 px wide, which places the box as well as a full-size search at a fraction
+        of its cost. When the coarse look finds nothing (a small face), the whole frame is
+        searched shrunk to ``detect_max_side``.
         """
         _check_grey(grey)
         h, w = grey.shape
-        if near is not None:
-            mx, my = near.width // 2, near.height // 2
+        whole = Box(0, 0, w, h)
+        coarse = self._detect_in(grey, whole, min(1.0, COARSE_SIDE / max(h, w)))
+        if coarse is not None:
+            mx, my = coarse.width // 2, coarse.height // 2
             region = Box(
-                max(0, near.x0 - mx),
-                max(0, near.y0 - my),
-                min(w, near.x1 + mx),
-                min(h, near.y1 + my),
+                max(0, coarse.x0 - mx),
+                max(0, coarse.y0 - my),
+                min(w, coarse.x1 + mx),
+                min(h, coarse.y1 + my),
             )
-            if region.width > 0 and region.height > 0:
-                box = self._detect_in(grey, region, min(1.0, 160 / max(near.width, 1)))
-                if box is not None:
-                    return box
-        box = self._detect_in(grey, Box(0, 0, w, h), min(1.0, self.detect_max_side / max(h, w)))
+            box = self._detect_in(grey, region, min(1.0, 160 / max(coarse.width, 1)))
+            if box is not None:
+                return box
+        box = self._detect_in(grey, whole, min(1.0, self.detect_max_side / max(h, w)))
         if box is None:
             raise NoFace("no face detected")
         return box
 
     def _detect_in(self, grey: np.ndarray, region: Box, scale: float) -> Box | None:
-        """Largest face inside ``region`` searched at ``scale``, in full-frame pixels."""
-        img = grey[region.y0 : region.y1, region.x0 : region.x1]
-        if scale < 1.0:
-            size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
-            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        """Largest face inside ``region``, searched at ~``scale``, in full-frame pixels.
+
+        The region is shrunk by a whole factor k >= 1/scale: OpenCV's area resize takes a
+        fast path for whole factors (0.13 ms for 2040x1088 -> 1/2, against 4.8 ms for a
+        fractional factor), which matters at five detections per second of video.
+        """
+        k = max(1, math.ceil(1.0 / scale - 1e-9))
+        h, w = (region.height // k) * k, (region.width // k) * k
+        if h < k or w < k:
+            return None
+        img = grey[region.y0 : region.y0 + h, region.x0 : region.x0 + w]
+        if k > 1:
+            img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
         rects, _scores, _ = self._detector.run(np.ascontiguousarray(img), self.upsample, 0.0)
         if not rects:
             return None
         r = max(rects, key=lambda r: r.width() * r.height())
         return Box(
-            region.x0 + round(r.left() / scale),
-            region.y0 + round(r.top() / scale),
-            region.x0 + round((r.right() + 1) / scale),
-            region.y0 + round((r.bottom() + 1) / scale),
+            region.x0 + r.left() * k,
+            region.y0 + r.top() * k,
+            region.x0 + (r.right() + 1) * k,
+            region.y0 + (r.bottom() + 1) * k,
         )
 
     def landmarks(self, grey: np.ndarray, box: Box) -> np.ndarray:
@@ -130,9 +145,9 @@ class FaceModel:
         shape = self._predictor(np.ascontiguousarray(grey), rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
-    def find(self, grey: np.ndarray, near: Box | None = None) -> tuple[Box, np.ndarray]:
+    def find(self, grey: np.ndarray) -> tuple[Box, np.ndarray]:
         """Detect the face (see ``detect``) and fit its landmarks: (box, (68, 2) landmarks)."""
-        box = self.detect(grey, near)
+        box = self.detect(grey)
         return box, self.landmarks(grey, box)
 
 
@@ -269,14 +284,12 @@ def locate_window_face(
     face_width: int = 256,
     left_eye_x: float = 0.35,
     left_eye_y: float = 0.35,
-    near: Box | None = None,
 ) -> WindowFace:
     """Detect, fit, align on the eye line, refit on the aligned face, box the regions.
 
-    ``near`` is where the face was in a recent frame (a hint for the detector).
     Raises NoFace with the reason when any step fails.
     """
-    box, landmarks = model.find(first_frame, near)
+    box, landmarks = model.find(first_frame)
     alignment = Alignment.from_landmarks(landmarks, face_width, left_eye_x, left_eye_y)
     aligned = alignment.warp(first_frame)
     corners = np.array(

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import FeatureConfig
-from pipeline.face import Box, FaceModel, NoFace, locate_window_face
+from pipeline.face import FaceModel, NoFace, locate_window_face
 from pipeline.flow import make_flow
 from pipeline.frames import FrameError, open_frames
 from pipeline.hoof import hoof_batch
@@ -96,7 +96,6 @@ class WindowExtractor:
         self.config = config
         self.face_model = face_model or FaceModel(config.detect_max_side, config.detect_upsample)
         self._flow = make_flow(config.flow, config.dis_preset)
-        self._last_face: Box | None = None  # detector hint: the previous window's face
 
     def window(self, frames: list[np.ndarray], window: Window, timer: StageTimer) -> WindowResult:
         """Features of ``window`` from its sampled frames (T + 1 grey images)."""
@@ -114,12 +113,9 @@ class WindowExtractor:
                     cfg.face_width,
                     cfg.left_eye_x,
                     cfg.left_eye_y,
-                    near=self._last_face,
                 )
             except NoFace as e:
-                self._last_face = None
                 return WindowResult(window, None, None, f"frame {window.start}: {e}")
-            self._last_face = face.box
         # Flow is computed once per frame pair over the union of the regions and each
         # region's HOOF is read from its part of the field. DIS is local (8 px patches), so
         # a region's flow is that of its own pixels (tests/test_features.py checks this
@@ -148,7 +144,6 @@ class WindowExtractor:
         """Features of each window in turn; a window whose frames fail to decode is flagged."""
         timer = timer or StageTimer()
         cache = FrameCache(read_many)
-        self._last_face = None
         for w in sorted(windows, key=lambda w: w.start):
             try:
                 with timer("decode"):
