@@ -156,6 +156,7 @@ def run_extraction(
         if holder is not None:
             summary.in_progress_elsewhere[job.name] = holder
             continue
+        committer.register(job)
         todo.append(job)
     t0 = time.perf_counter()
     parts: dict[str, list[WindowResult]] = {j.name: [] for j in todo}

@@ -4,10 +4,15 @@ A video is one job, split into chunks of consecutive windows (frames shared by t
 overlapping windows of a chunk are decoded once). Chunks run anywhere (in-process or as
 Ray tasks); the driver commits a video when all of its chunks are back:
 
+Before extraction a video is registered in the manifest:
+
+- ``videos/dataset=D/subject=S/video=V/part-0.parquet``      (schemas.VIDEOS, one row)
+- ``annotations/dataset=D/subject=S/video=V/part-0.parquet`` (schemas.ANNOTATIONS)
+
+and when it is finished, committed:
+
 1. ``features/dataset=D/subject=S/video=V/part-0.parquet``  (schemas.WINDOW_FEATURES)
-2. ``videos/dataset=D/subject=S/video=V/part-0.parquet``    (schemas.VIDEOS, one row)
-3. ``annotations/dataset=D/subject=S/video=V/part-0.parquet`` (schemas.ANNOTATIONS)
-4. ``_commits/D/S/V.json``: video key, content fingerprint, feature config id, windows.
+2. ``_commits/D/S/V.json``: video key, content fingerprint, feature config id, windows.
 
 Each file is written atomically and always at the same path, so redoing a video
 replaces it: a run killed anywhere, then run again, ends with exactly one copy of every
@@ -215,6 +220,15 @@ class Committer:
 
     def release(self, record: VideoRecord) -> None:
         self.store.remove(*self._lease_parts(record))
+
+    def register(self, job: VideoJob) -> None:
+        """Put the video (and its ground truth) in the manifest before extracting it."""
+        part = partition(job.record)
+        videos = conform([job.record.to_dict()], VIDEOS)
+        self.store.write_parquet(videos, "videos", *part, "part-0.parquet")
+        if job.annotations is not None:
+            ann = conform([a.to_dict() for a in job.annotations], ANNOTATIONS)
+            self.store.write_parquet(ann, "annotations", *part, "part-0.parquet")
 
     def commit(self, job: VideoJob, results: list[WindowResult]) -> int:
         """Write the video's tables, then its marker. Returns the number of windows."""
