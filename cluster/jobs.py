@@ -211,6 +211,14 @@ class Committer:
                 continue  # released in between: try again
             if not _stale(held):
                 return f"run {held.get('run_id')} on {held.get('host')}"
+            # Only one run may break a given stale lease: the one that creates its
+            # tombstone. (Two breakers would otherwise delete each other's fresh lease.)
+            tomb = [
+                *parts[:-1],
+                f"{parts[-1]}.broken-{held.get('run_id')}-{held.get('expires_at')}",
+            ]
+            if not self.store.create_exclusive(self._lease_body(0), *tomb):
+                return "a concurrent run (lease contended)"
             self.store.remove(*parts)
         return "a concurrent run (lease contended)"
 
@@ -219,7 +227,14 @@ class Committer:
         self.store.put_atomic(self._lease_body(ttl_s), *self._lease_parts(record))
 
     def release(self, record: VideoRecord) -> None:
-        self.store.remove(*self._lease_parts(record))
+        """Drop our lease (not one another run took over after ours lapsed)."""
+        parts = self._lease_parts(record)
+        try:
+            held = self.store.read_json(*parts)
+        except FileNotFoundError:
+            return
+        if held.get("run_id") == self.run_id:
+            self.store.remove(*parts)
 
     def register(self, job: VideoJob) -> None:
         """Put the video (and its ground truth) in the manifest before extracting it."""

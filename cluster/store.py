@@ -27,6 +27,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 TMP_PREFIX = ".tmp-"
 TMP_SUFFIX = ".partial"
+_WRITABLE: set[tuple[int, str]] = set()  # stores already probed by this process
 
 
 class StoreError(RuntimeError):
@@ -64,15 +65,18 @@ class Store:
 
     def check_writable(self) -> None:
         """Write and delete a probe object: one clear error before any work starts."""
-        probe = self.path("_probe", f"{uuid.uuid4().hex}{TMP_SUFFIX}")
+        if (id(self.fs), self.root) in _WRITABLE:
+            return
+        probe = self.path(f"{TMP_PREFIX}probe-{uuid.uuid4().hex}{TMP_SUFFIX}")
         try:
-            self._makedirs(self.path("_probe"))
+            self._makedirs(self.root)
             self.fs.pipe_file(probe, b"ok")
             self.fs.rm(probe)
         except Exception as e:  # botocore/s3fs raise many kinds; all mean "cannot use it"
             raise StoreError(
                 f"cannot write to store {self.uri or self.root}: {_describe(e)}"
             ) from e
+        _WRITABLE.add((id(self.fs), self.root))
 
     def _tmp_for(self, dest: str) -> str:
         parent, name = dest.rsplit("/", 1)
