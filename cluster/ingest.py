@@ -27,12 +27,15 @@ def _kind(fs, path: str, info: dict) -> str | None:
     name = path.rsplit("/", 1)[-1]
     if name.startswith((".", "_")):
         return None
-    if info.get("type") == "directory":
+    kind = info.get("type")
+    if kind not in ("directory", "file"):  # a symbolic link: fsspec lists it as "other"
+        kind = "directory" if fs.isdir(path) else "file" if fs.isfile(path) else None
+    if kind == "directory":
         children = [c.rsplit("/", 1)[-1].lower() for c in fs.ls(path, detail=False)]
         if any(c.endswith(tuple(IMAGE_EXTENSIONS)) for c in children):
             return "frames"
         return "folder"
-    if name.lower().endswith(VIDEO_EXTENSIONS):
+    if kind == "file" and name.lower().endswith(VIDEO_EXTENSIONS):
         return "video"
     return None
 
@@ -45,19 +48,22 @@ def discover_sessions(
     fs, root = src.fs, src.root
     if not fs.isdir(root):
         raise FileNotFoundError(f"ingest source {source}: no such folder or prefix")
-    found: list[tuple[str, str]] = []  # (path, subject)
+    found: list[tuple[str, str, str]] = []  # (path, kind, subject)
     for path, info in _entries(fs, root):
         kind = _kind(fs, path, info)
         if kind in ("video", "frames"):
-            found.append((path, _stem(path)))
+            found.append((path, kind, _stem(path)))
         elif kind == "folder":
             for sub, sub_info in _entries(fs, path):
-                if _kind(fs, sub, sub_info) in ("video", "frames"):
-                    found.append((sub, path.rsplit("/", 1)[-1]))
+                sub_kind = _kind(fs, sub, sub_info)
+                if sub_kind in ("video", "frames"):
+                    found.append((sub, sub_kind, path.rsplit("/", 1)[-1]))
     corpus = Corpus()
-    for path, subject in found:
+    for path, kind, subject in found:
+        # --fps is for frame folders; a video file carries its own frame rate.
+        rate = fps if kind == "frames" else None
         try:
-            part = read_generic(path, fs=fs, fps=fps, dataset=dataset, subject=subject)
+            part = read_generic(path, fs=fs, fps=rate, dataset=dataset, subject=subject)
         except ValueError as e:  # a frame folder with no fps, a video with no frame rate
             corpus.skipped.append(Skipped(path, str(e)))
             continue
