@@ -33,3 +33,23 @@ def test_frame_folder_without_fps_is_skipped_with_its_reason(tiny_corpus, tmp_pa
     assert [v.video for v in corpus.videos] == ["clip"]  # the video knows its frame rate
     (skip,) = corpus.skipped
     assert skip.what.endswith("s1") and "fps is required" in skip.reason
+
+
+def test_unreadable_session_is_reported_and_the_others_go_on(tiny_corpus, tmp_path, capsys):
+    import json
+
+    from cluster.cli import main
+
+    src, store = tmp_path / "incoming", tmp_path / "store"
+    src.mkdir()
+    (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    shutil.copytree(tiny_corpus / "SAMM_longvideos" / "006_1", src / "good")
+    args = ["ingest", str(src), str(store), "--fps", "50", "--executor", "local", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 videos extracted" in out and "broken.mp4" in out
+    (run,) = (store / "runs").glob("*.json")
+    summary = json.loads(run.read_text())
+    assert summary["done"] == ["sessions/good/good"]
+    (skipped,) = summary["skipped_inputs"]
+    assert skipped["what"].endswith("broken.mp4") and "cannot be opened" in skipped["reason"]
