@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fsspec.core import url_to_fs
 
+from cluster.demo_config import DemoConfig
 from cluster.extract import (
     CHUNK_WINDOWS,
     DATASETS,
@@ -64,6 +65,58 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset-name", default="sessions", help="dataset column of what is found")
     g.add_argument("--fps", type=float, help="frame rate of frame-folder sessions")
     _add_run_options(g)
+
+    t = sub.add_parser("train", help="LOSO training of the LSTM on a store's labelled features")
+    t.add_argument("store", help="store with features and ground truth (from extract)")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument(
+        "--class-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="balanced (default) or none (the paper's plain setup)",
+    )
+    t.add_argument(
+        "--no-magnitude",
+        action="store_true",
+        help="HOOF only, as in the paper (default adds the flow magnitude)",
+    )
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--executor", choices=("ray", "local"), default="ray")
+    t.add_argument(
+        "--gpu-fraction",
+        type=float,
+        default=0.25,
+        help="GPU share per fold when the cluster has GPUs",
+    )
+    t.add_argument("--no-progress", action="store_true")
+
+    sp = sub.add_parser("spot", help="a trained model on new videos' features: spotted intervals")
+    sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
+    sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
+    sp.add_argument("store", help="store to write predictions and intervals to")
+    sp.add_argument("--threshold", type=float, default=0.5)
+    sp.add_argument("--refine", action="store_true", help="refine onsets and offsets")
+
+    ev = sub.add_parser("evaluate", help="spot LOSO scores and the baseline; write the report")
+    ev.add_argument("store")
+    ev.add_argument("--model-id", help="default: the store's only trained model")
+    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument(
+        "--baseline-p",
+        type=float,
+        default=0.5,
+        help="baseline threshold: mean + p * (max - mean) per video",
+    )
+    ev.add_argument("--refine", action="store_true", help="refine onsets and offsets")
+
+    d = sub.add_parser("demo", help="synth, extract (Ray), LOSO train, spot, evaluate")
+    d.add_argument("out", nargs="?", default="mespot-demo", help="output folder")
+    d.add_argument("--subjects", type=int, default=DemoConfig.subjects)
+    d.add_argument("--seconds", type=float, default=DemoConfig.seconds)
+    d.add_argument("--epochs", type=int, default=DemoConfig.epochs)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--executor", choices=("ray", "local"), default="ray")
+    d.add_argument("--no-progress", action="store_true")
     return p
 
 
@@ -160,13 +213,94 @@ def cmd_ingest(args) -> int:
     return _run(args, jobs, store, config, corpus.skipped)
 
 
+def cmd_train(args) -> int:
+    from cluster.train import train_loso
+    from pipeline.model import ModelConfig
+
+    cfg = ModelConfig(
+        epochs=args.epochs,
+        class_weight=args.class_weight,
+        with_magnitude=not args.no_magnitude,
+        seed=args.seed,
+    )
+    summary = train_loso(
+        Store.open(args.store),
+        cfg,
+        executor=args.executor,
+        gpu_fraction=args.gpu_fraction,
+        progress=not args.no_progress,
+    )
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0
+
+
+def cmd_spot(args) -> int:
+    from cluster.spot import load_model, spot_new_videos
+
+    model = load_model(args.model)
+    out = Store.open(args.store)
+    out.check_writable()
+    _, intervals = spot_new_videos(
+        model, Store.open(args.input), out, args.threshold, refine=args.refine
+    )
+    print(
+        f"model {model.model_id}: {intervals.num_rows} intervals spotted -> "
+        f"{out.path('intervals', f'model={model.model_id}')}"
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from cluster.evaluate import evaluate_store
+
+    ev = evaluate_store(
+        Store.open(args.store),
+        args.model_id,
+        threshold=args.threshold,
+        refine=args.refine,
+        baseline_p=args.baseline_p,
+    )
+    print("\n".join(ev.summary_lines()))
+    print("\n".join(f"{k}: {v}" for k, v in ev.paths.items()))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from cluster.demo import run_demo
+
+    cfg = DemoConfig(
+        subjects=args.subjects,
+        seconds=args.seconds,
+        epochs=args.epochs,
+        seed=args.seed,
+        executor=args.executor,
+    )
+    result = run_demo(Path(args.out), cfg, progress=not args.no_progress)
+    print("\n".join(result["extraction"].lines()[:1]))
+    print("\n".join(result["training"].lines()))
+    print()
+    print("\n".join(result["evaluation"].summary_lines()))
+    print()
+    print("report:", result["evaluation"].paths["markdown"])
+    print("seconds:", result["timings"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"synth": cmd_synth, "extract": cmd_extract, "ingest": cmd_ingest}
+    handlers = {
+        "synth": cmd_synth,
+        "extract": cmd_extract,
+        "ingest": cmd_ingest,
+        "train": cmd_train,
+        "spot": cmd_spot,
+        "evaluate": cmd_evaluate,
+        "demo": cmd_demo,
+    }
     try:
         return handlers[args.command](args)
     except (

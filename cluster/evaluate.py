@@ -1,0 +1,184 @@
+"""Spot and evaluate a store's LOSO scores beside the feature-difference baseline.
+
+For the LSTM (held-out LOSO scores from ``mespot train``) and for the Moilanen-style
+baseline (chi-squared feature difference, per-video threshold), windows are turned into
+spotted intervals the same way (greedy NMS) and scored under both true-positive rules
+(pipeline.metrics). Writes::
+
+    predictions/model=baseline-moilanen/part-0.parquet
+    intervals/model=<id>/part-0.parquet, intervals/model=baseline-moilanen/part-0.parquet
+    reports/<id>/report.md, report.json, roc.png
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cluster.spot import spot_table
+from cluster.store import Store
+from cluster.train import load_dataset, read_table
+from pipeline.baseline import feature_difference, moilanen_threshold
+from pipeline.intervals import Interval
+from pipeline.metrics import VideoResult, evaluate, plot_roc, roc
+from pipeline.spotting import Spot
+from schemas import WINDOW_PREDICTIONS, conform
+
+BASELINE_ID = "baseline-moilanen"
+
+
+@dataclass
+class Evaluation:
+    model_id: str
+    reports: dict  # method -> Report
+    aucs: dict[str, float | None]
+    paths: dict[str, str]
+
+    def summary_lines(self) -> list[str]:
+        out = ["| method | rule | TP | FP | FN | recall | precision | F1 | footage kept | AUC |"]
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        for method, rep in self.reports.items():
+            d = rep.to_dict()
+            auc = self.aucs.get(method)
+            for rule, c in d["rules"].items():
+                out.append(
+                    f"| {method} | {rule} | {c['tp']} | {c['fp']} | {c['fn']} | "
+                    f"{c['recall']:.3f} | {c['precision']:.3f} | {c['f1']:.3f} | "
+                    f"{d['footage_fraction']:.3f} | {'-' if auc is None else f'{auc:.3f}'} |"
+                )
+        return out
+
+
+def latest_model_id(store: Store) -> str:
+    runs = [p.rsplit("model=", 1)[1].split("/")[0] for p in store.find("predictions")]
+    ids = sorted({r for r in runs if r != BASELINE_ID})
+    if not ids:
+        raise FileNotFoundError(
+            f"store {store.uri or store.root} has no LOSO predictions: run `mespot train`"
+        )
+    if len(ids) > 1:
+        raise ValueError(f"store holds several models {ids}: choose one with --model-id")
+    return ids[0]
+
+
+def baseline_predictions(store: Store) -> pa.Table:
+    data = load_dataset(store, with_magnitude=True)
+    normalised = bool(store.read_json("feature_config.json").get("normalise", True))
+    scores, rows = feature_difference(data.table, data.layout, normalised=normalised)
+    used = data.table.take(pa.array(rows))
+    n = used.num_rows
+    return conform(
+        pa.table(
+            {
+                "model_id": pa.array([BASELINE_ID] * n, pa.string()),
+                "fold": pa.array(["none"] * n, pa.string()),
+                **{c: used.column(c) for c in ("dataset", "subject", "video", "window")},
+                **{c: used.column(c) for c in ("start_frame", "end_frame")},
+                "score": pa.array(np.asarray(scores, np.float32)),
+                "label": used.column("label"),
+            }
+        ),
+        WINDOW_PREDICTIONS,
+    )
+
+
+def _results(intervals: pa.Table, videos: pa.Table, truth: dict, keep: set) -> list[VideoResult]:
+    spots: dict[tuple, list[Spot]] = {}
+    for r in intervals.to_pylist():
+        spots.setdefault((r["dataset"], r["subject"], r["video"]), []).append(
+            Spot(r["start_frame"], r["end_frame"], r["score"])
+        )
+    out = []
+    for v in videos.to_pylist():
+        key = (v["dataset"], v["subject"], v["video"])
+        if key not in keep:
+            continue
+        out.append(
+            VideoResult(
+                *key, v["n_frames"], v["fps"], sorted(spots.get(key, [])), truth.get(key, [])
+            )
+        )
+    return out
+
+
+def evaluate_store(
+    store: Store,
+    model_id: str | None = None,
+    *,
+    threshold: float = 0.5,
+    refine: bool = False,
+    baseline_p: float = 0.5,
+    label_kinds: tuple[str, ...] = ("micro",),
+) -> Evaluation:
+    model_id = model_id or latest_model_id(store)
+    preds = read_table(store, f"predictions/model={model_id}")
+    if preds.num_rows == 0:
+        raise ValueError(f"model {model_id} has no held-out predictions in {store.uri}")
+    videos = read_table(store, "videos")
+    ann = read_table(store, "annotations")
+    ann = ann.filter(pc.is_in(ann.column("kind"), pa.array(list(label_kinds))))
+    truth: dict[tuple, list[Interval]] = {}
+    for a in ann.to_pylist():
+        truth.setdefault((a["dataset"], a["subject"], a["video"]), []).append(
+            Interval(a["onset_frame"], a["offset_frame"])
+        )
+    keep = set(
+        zip(*(preds.column(c).to_pylist() for c in ("dataset", "subject", "video")), strict=True)
+    )
+    base = baseline_predictions(store)
+    base = base.filter(pc.is_in(base.column("subject"), pa.array(sorted({k[1] for k in keep}))))
+    store.write_parquet(base, "predictions", f"model={BASELINE_ID}", "part-0.parquet")
+    methods = {
+        f"LSTM ({model_id})": (preds, threshold, model_id),
+        "baseline (feature difference)": (
+            base,
+            lambda s: moilanen_threshold(s, baseline_p),
+            BASELINE_ID,
+        ),
+    }
+    reports, aucs, curves = {}, {}, {}
+    for name, (p, thr, mid) in methods.items():
+        intervals = spot_table(p, videos, thr, refine=refine)
+        store.write_parquet(intervals, "intervals", f"model={mid}", "part-0.parquet")
+        reports[name] = evaluate(_results(intervals, videos, truth, keep))
+        labelled = p.filter(pc.is_valid(p.column("label")))
+        fpr, tpr, auc = roc(
+            labelled.column("score").to_numpy(),
+            np.asarray(labelled.column("label").to_pylist(), bool),
+        )
+        aucs[name] = auc
+        curves[name] = (fpr, tpr, auc)
+    folder = ["reports", model_id]
+    md = [f"# mespot evaluation: {model_id}", ""]
+    md += [
+        f"LSTM threshold {threshold}; baseline threshold mean + {baseline_p} x (max - mean) per "
+        f"video; onset/offset refinement {'on' if refine else 'off'}; ground truth: "
+        f"{', '.join(label_kinds)} movements.",
+        "",
+    ]
+    md += Evaluation(model_id, reports, aucs, {}).summary_lines()
+    for name, rep in reports.items():
+        md += ["", "#" + rep.to_markdown(name)]  # its "# title" one level down
+    paths = {
+        "markdown": store.write_text("\n".join(md) + "\n", *folder, "report.md"),
+        "json": store.write_text(
+            json.dumps(
+                {"model_id": model_id, "auc": aucs, **{n: r.to_dict() for n, r in reports.items()}},
+                indent=2,
+            )
+            + "\n",
+            *folder,
+            "report.json",
+        ),
+    }
+    with tempfile.TemporaryDirectory() as d:
+        png = Path(d) / "roc.png"
+        plot_roc(curves, png)
+        paths["roc"] = store.put_atomic(png.read_bytes(), *folder, "roc.png")
+    return Evaluation(model_id, reports, aucs, paths)
