@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from fsspec.core import url_to_fs
+
+# TensorFlow's C++ start-up chatter (set before any import of it, and inherited by the
+# workers of a Ray started from here).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cluster.demo_config import DemoConfig
 from cluster.extract import (

@@ -120,3 +120,18 @@ def test_readme_interval_examples(block, trained):
     rows = scores.rows() if hasattr(scores, "rows") else scores
     want = {p.name.split("=", 1)[1]: table(p).num_rows for p in (store / "predictions").iterdir()}
     assert {r[0]: r[1] for r in rows} == want
+
+
+def test_demo_runs_end_to_end_on_ray(ray_local, tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", str(out), "--subjects", "2", "--seconds", "4", "--epochs", "2", "--no-progress"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    header = "| method | rule | TP | FP | FN | recall | precision | F1 | footage kept | AUC |"
+    assert header in text
+    rows = [line for line in text.splitlines() if line.startswith(("| LSTM", "| baseline"))]
+    assert len(rows) == 4  # two methods x two rules
+    assert (out / "store" / "runs").is_dir() and any((out / "store" / "reports").iterdir())
+    # A second run reuses the corpus and the extracted features.
+    assert main(args) == 0
+    assert "0 videos extracted, 2 already done" in capsys.readouterr().out
