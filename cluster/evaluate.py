@@ -23,12 +23,11 @@ import pyarrow.compute as pc
 
 from cluster.spot import spot_table
 from cluster.store import Store
-from cluster.train import load_dataset, read_table
+from cluster.train import load_dataset, read_table, window_predictions
 from pipeline.baseline import feature_difference, moilanen_threshold
 from pipeline.intervals import Interval
 from pipeline.metrics import VideoResult, evaluate, plot_roc, roc
 from pipeline.spotting import Spot
-from schemas import WINDOW_PREDICTIONS, conform
 
 BASELINE_ID = "baseline-moilanen"
 
@@ -72,20 +71,7 @@ def baseline_predictions(store: Store) -> pa.Table:
     normalised = bool(store.read_json("feature_config.json").get("normalise", True))
     scores, rows = feature_difference(data.table, data.layout, normalised=normalised)
     used = data.table.take(pa.array(rows))
-    n = used.num_rows
-    return conform(
-        pa.table(
-            {
-                "model_id": pa.array([BASELINE_ID] * n, pa.string()),
-                "fold": pa.array(["none"] * n, pa.string()),
-                **{c: used.column(c) for c in ("dataset", "subject", "video", "window")},
-                **{c: used.column(c) for c in ("start_frame", "end_frame")},
-                "score": pa.array(np.asarray(scores, np.float32)),
-                "label": used.column("label"),
-            }
-        ),
-        WINDOW_PREDICTIONS,
-    )
+    return window_predictions(used, scores, BASELINE_ID, "none")
 
 
 def _results(intervals: pa.Table, videos: pa.Table, truth: dict, keep: set) -> list[VideoResult]:

@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from cluster.store import Store
-from cluster.train import read_table
+from cluster.train import read_table, window_predictions
 from pipeline.model import FeatureLayout, SpotterModel, window_arrays
 from pipeline.spotting import refine_spots, spot_intervals
-from schemas import SPOTTED_INTERVALS, WINDOW_PREDICTIONS, conform
+from schemas import SPOTTED_INTERVALS, conform
 
 Threshold = float | Callable[[np.ndarray], float]
 
@@ -87,20 +87,7 @@ def spot_new_videos(
     X, _y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     scores = model.predict(X)
-    n = used.num_rows
-    preds = conform(
-        pa.table(
-            {
-                "model_id": pa.array([model.model_id] * n, pa.string()),
-                "fold": pa.array(["none"] * n, pa.string()),
-                **{c: used.column(c) for c in ("dataset", "subject", "video", "window")},
-                **{c: used.column(c) for c in ("start_frame", "end_frame")},
-                "score": pa.array(scores.astype(np.float32)),
-                "label": used.column("label"),
-            }
-        ),
-        WINDOW_PREDICTIONS,
-    )
+    preds = window_predictions(used, scores, model.model_id, "none")
     intervals = spot_table(preds, read_table(features, "videos"), threshold, refine=refine)
     part = f"model={model.model_id}"
     out.write_parquet(preds, "predictions", part, "part-0.parquet")

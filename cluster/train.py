@@ -212,28 +212,34 @@ def train_loso(
     return summary
 
 
+def window_predictions(rows: pa.Table, scores: np.ndarray, model_id: str, fold) -> pa.Table:
+    """schemas.WINDOW_PREDICTIONS rows for ``rows`` of a features table and their scores.
+
+    ``fold`` is one name for all rows or a sequence with one per row.
+    """
+    n = rows.num_rows
+    folds = [fold] * n if isinstance(fold, str) else list(fold)
+    return conform(
+        pa.table(
+            {
+                "model_id": pa.array([model_id] * n, pa.string()),
+                "fold": pa.array(folds, pa.string()),
+                **{c: rows.column(c) for c in ("dataset", "subject", "video", "window")},
+                **{c: rows.column(c) for c in ("start_frame", "end_frame")},
+                "score": pa.array(np.asarray(scores, np.float32)),
+                "label": rows.column("label"),
+            }
+        ),
+        WINDOW_PREDICTIONS,
+    )
+
+
 def predictions_table(data: Dataset, scores: dict[str, np.ndarray], model_id: str) -> pa.Table:
     """Held-out scores of every fold as schemas.WINDOW_PREDICTIONS rows."""
-    parts = []
-    for fold, s in scores.items():
-        mask = data.subjects == fold
-        rows = data.table.filter(pa.array(mask))
-        parts.append(
-            pa.table(
-                {
-                    "model_id": pa.array([model_id] * rows.num_rows, pa.string()),
-                    "fold": pa.array([fold] * rows.num_rows, pa.string()),
-                    "dataset": rows.column("dataset"),
-                    "subject": rows.column("subject"),
-                    "video": rows.column("video"),
-                    "window": rows.column("window"),
-                    "start_frame": rows.column("start_frame"),
-                    "end_frame": rows.column("end_frame"),
-                    "score": pa.array(s.astype(np.float32)),
-                    "label": rows.column("label"),
-                }
-            )
-        )
+    parts = [
+        window_predictions(data.table.filter(pa.array(data.subjects == fold)), s, model_id, fold)
+        for fold, s in scores.items()
+    ]
     if not parts:
         return conform([], WINDOW_PREDICTIONS)
     table = pa.concat_tables(parts)
