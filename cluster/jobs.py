@@ -40,10 +40,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from cluster.store import Store
 from pipeline.config import FeatureConfig
-from pipeline.features import WindowExtractor, WindowResult, results_table
+from pipeline.features import WindowExtractor, WindowResult, features_table
 from pipeline.frames import open_frames
 from pipeline.records import Annotation, VideoRecord
-from pipeline.windows import Window, window_labels
+from pipeline.windows import Window
 from schemas import ANNOTATIONS, VIDEOS, conform
 
 #: A lease not renewed for this long is taken to be held by a dead run. Running drivers
@@ -90,6 +90,12 @@ def partition(record: VideoRecord) -> list[str]:
         f"subject={quote(record.subject, safe='')}",
         f"video={quote(record.video, safe='')}",
     ]
+
+
+def _json_parts(folder: str, record: VideoRecord) -> list[str]:
+    """``folder/D/S/V.json`` of a video (commit markers, leases)."""
+    *head, video = _key(record)
+    return [folder, *head, f"{video}.json"]
 
 
 def _key(record: VideoRecord) -> list[str]:
@@ -169,8 +175,7 @@ class Committer:
         self.store, self.config, self.run_id = store, config, run_id
 
     def marker(self, record: VideoRecord) -> dict | None:
-        parts = ["_commits", *_key(record)]
-        parts[-1] += ".json"
+        parts = _json_parts("_commits", record)
         return self.store.read_json(*parts) if self.store.exists(*parts) else None
 
     def is_done(self, record: VideoRecord) -> bool:
@@ -182,9 +187,7 @@ class Committer:
         )
 
     def _lease_parts(self, record: VideoRecord) -> list[str]:
-        parts = ["_leases", *_key(record)]
-        parts[-1] += ".json"
-        return parts
+        return _json_parts("_leases", record)
 
     def _lease_body(self, ttl_s: float) -> bytes:
         body = {
@@ -250,22 +253,9 @@ class Committer:
         results = sorted(results, key=lambda r: r.window.index)
         if [r.window.index for r in results] != [w.index for w in job.windows]:
             raise RuntimeError(f"{job.name}: chunk results do not cover its windows exactly")
-        labels = None
-        if job.annotations is not None:
-            truth = [a.interval for a in job.annotations if a.kind in self.config.label_kinds]
-            labels = window_labels(job.windows, truth, self.config.label_min_coverage)
         rec = job.record
-        table = results_table(rec, results, labels, self.config)
-        part = partition(rec)
-        self.store.write_parquet(table, "features", *part, "part-0.parquet")
-        self.store.write_parquet(
-            conform([rec.to_dict()], VIDEOS), "videos", *part, "part-0.parquet"
-        )
-        if job.annotations is not None:
-            ann = conform([a.to_dict() for a in job.annotations], ANNOTATIONS)
-            self.store.write_parquet(ann, "annotations", *part, "part-0.parquet")
-        marker = ["_commits", *_key(rec)]
-        marker[-1] += ".json"
+        table = features_table(rec, job.windows, results, job.annotations, self.config)
+        self.store.write_parquet(table, "features", *partition(rec), "part-0.parquet")
         self.store.write_json(
             {
                 "dataset": rec.dataset,
@@ -277,6 +267,6 @@ class Committer:
                 "run_id": self.run_id,
                 "committed_at": time.time(),
             },
-            *marker,
+            *_json_parts("_commits", rec),
         )
         return table.num_rows

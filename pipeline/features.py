@@ -49,10 +49,6 @@ class StageTimer:
         finally:
             self.seconds[stage] += time.process_time() - t0
 
-    def merge(self, other: StageTimer) -> None:
-        for k, v in other.seconds.items():
-            self.seconds[k] += v
-
 
 @dataclass(frozen=True)
 class WindowResult:
@@ -208,14 +204,29 @@ def extract_video(
     """
     cfg = extractor.config
     windows = cfg.grid(record.fps).windows(record.n_frames)
-    labels = None
-    if annotations is not None:
-        truth = [a.interval for a in annotations if a.kind in cfg.label_kinds]
-        labels = window_labels(windows, truth, cfg.label_min_coverage)
     results = []
     with open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source:
         for res in extractor.video(source.read_many, windows, timer):
             results.append(res)
             if on_window is not None:
                 on_window(res)
-    return results_table(record, results, labels, cfg)
+    return features_table(record, windows, results, annotations, cfg)
+
+
+def features_table(
+    record: VideoRecord,
+    windows: list[Window],
+    results: list[WindowResult],
+    annotations: list[Annotation] | None,
+    config: FeatureConfig,
+) -> pa.Table:
+    """The video's ``window_features`` table, labelled from its ground truth.
+
+    ``annotations`` None: no ground truth (labels null); [] or only other kinds than
+    ``config.label_kinds``: all windows negative.
+    """
+    labels = None
+    if annotations is not None:
+        truth = [a.interval for a in annotations if a.kind in config.label_kinds]
+        labels = window_labels(windows, truth, config.label_min_coverage)
+    return results_table(record, results, labels, config)

@@ -31,12 +31,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.datasets import SAMM_SHEET, SAMM_WORKBOOK
 from pipeline.synth_motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
 from pipeline.synth_render import BaseFace, FrameRenderer, base_face
 
 FRAMES_DIR = "SAMM_longvideos"
-SHEET_FILE = "SAMM_LongVideos_V2_Release.xlsx"
-SHEET_NAME = "FACS_Movement_Only"
+SHEET_FILE = SAMM_WORKBOOK  # the reader (pipeline.datasets) owns the SAMM names
+SHEET_NAME = SAMM_SHEET
 SHEET_HEADER_ROW = 10  # 1-based, as in SAMM: rows 1-9 are titles
 SHEET_COLUMNS = (
     "Subject",
