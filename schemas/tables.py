@@ -124,9 +124,39 @@ SPOTTED_INTERVALS = _schema(
     "Intervals spotted after non-maximum suppression, for annotators to review.",
 )
 
+#: The annotators' verdicts on spotted intervals: an append-only log, one row per verdict
+#: given (a changed mind is a newer row, never an overwrite). Resolution rules
+#: (latest per annotator, then the majority of annotators) are in pipeline.review.
+VERDICT_VALUES = ("yes", "no", "unsure")
+
+VERDICTS = _schema(
+    "verdicts",
+    [
+        pa.field("verdict_id", pa.string(), nullable=False),  # uuid4 hex
+        pa.field("model_id", pa.string(), nullable=False),  # whose interval was reviewed
+        *_VIDEO_KEY,
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("score", pa.float32()),  # the interval's score when reviewed
+        pa.field("verdict", pa.string(), nullable=False),  # one of VERDICT_VALUES
+        pa.field("action_units", pa.string()),  # FACS codes, e.g. "AU4+AU7" or "R12"
+        pa.field("note", pa.string()),
+        pa.field("annotator", pa.string(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    "Annotators' verdicts on spotted intervals (append-only; who said what, when).",
+)
+
 TABLES: dict[str, pa.Schema] = {
     s.metadata[b"mespot.table"].decode(): s
-    for s in (VIDEOS, ANNOTATIONS, WINDOW_FEATURES, WINDOW_PREDICTIONS, SPOTTED_INTERVALS)
+    for s in (
+        VIDEOS,
+        ANNOTATIONS,
+        WINDOW_FEATURES,
+        WINDOW_PREDICTIONS,
+        SPOTTED_INTERVALS,
+        VERDICTS,
+    )
 }
 
 

@@ -21,6 +21,7 @@ def test_every_table_is_named_and_versioned():
         "window_features",
         "window_predictions",
         "spotted_intervals",
+        "verdicts",
     }
     for name, schema in TABLES.items():
         assert schema.metadata[b"mespot.table"].decode() == name
@@ -29,6 +30,7 @@ def test_every_table_is_named_and_versioned():
             ["dataset", "subject", "video"],
             ["model_id", "fold", "dataset"],
             ["model_id", "dataset", "subject"],
+            ["verdict_id", "model_id", "dataset"],
         )
 
 
