@@ -114,6 +114,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--refine", action="store_true", help="refine onsets and offsets")
 
+    x = sub.add_parser("export", help="reviewed intervals as CSV or a SAMM workbook")
+    x.add_argument("store", help="store with spotted intervals and verdicts")
+    x.add_argument(
+        "out",
+        help="output file (path or fsspec URI): *.csv, or *.xlsx for a SAMM workbook "
+        "(name it SAMM_LongVideos_V2_Release.xlsx to drop it into a SAMM-layout corpus)",
+    )
+    x.add_argument("--format", choices=("csv", "samm"), help="default: from OUT's suffix")
+    x.add_argument("--model-id", help="default: the store's only model with intervals")
+    x.add_argument("--raw", action="store_true", help="CSV of every verdict (the audit trail)")
+
+    r = sub.add_parser("review", help="review spotted intervals in a browser, keep the verdicts")
+    r.add_argument("store", help="store with spotted intervals (from spot or evaluate)")
+    r.add_argument("--model-id", help="default: the store's only model with intervals")
+    r.add_argument(
+        "--manifest", help="store holding the videos table, when not STORE (e.g. spot's INPUT)"
+    )
+    r.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    r.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    r.add_argument(
+        "--token",
+        default=os.environ.get("MESPOT_REVIEW_TOKEN"),
+        help="required for a non-loopback --host (default: $MESPOT_REVIEW_TOKEN, else generated)",
+    )
+    r.add_argument("--annotator", default="", help="default annotator name shown on the page")
+    r.add_argument("--context", type=float, default=0.5, help="seconds shown around an interval")
+    r.add_argument("--frame-width", type=int, default=480, help="frames shrunk to this width")
+
     d = sub.add_parser("demo", help="synth, extract (Ray), LOSO train, spot, evaluate")
     d.add_argument("out", nargs="?", default="mespot-demo", help="output folder")
     d.add_argument("--subjects", type=int, default=DemoConfig.subjects)
@@ -270,6 +298,57 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from cluster.export import export_csv, export_samm, infer_format
+
+    fmt = infer_format(args.out, args.format)
+    store = Store.open(args.store)
+    if fmt == "samm":
+        if args.raw:
+            raise ValueError("--raw writes a CSV of every verdict; use a .csv output")
+        n = export_samm(store, args.out, args.model_id)
+        what = "yes intervals (SAMM workbook)"
+    else:
+        n = export_csv(store, args.out, args.model_id, raw=args.raw)
+        what = "verdicts" if args.raw else "intervals"
+    print(f"wrote {n} {what} to {args.out}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    import secrets
+
+    from cluster.review import ReviewConfig, ReviewSession
+    from cluster.review_http import ReviewServer, is_loopback
+
+    store = Store.open(args.store)
+    config = ReviewConfig(context_s=args.context, frame_width=args.frame_width)
+    manifest = Store.open(args.manifest) if args.manifest else None
+    session = ReviewSession(store, args.model_id, config, manifest=manifest)
+    token = args.token
+    if not is_loopback(args.host) and not token:
+        token = secrets.token_urlsafe(24)
+    store.check_writable()  # verdicts are written here: fail now, not at the first verdict
+    try:
+        server = ReviewServer(session, args.host, args.port, token, args.annotator)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+    progress = session.list_videos()["progress"]
+    print(
+        f"mespot review: {len(session.videos)} videos, {progress['intervals']} intervals of "
+        f"model {session.model_id} ({progress['left']} left to review)"
+    )
+    print(f"open {server.url}  (Ctrl-C to stop; verdicts are saved as they are given)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nmespot review: stopped")
+    finally:
+        server.server_close()
+        session.close()
+    return 0
+
+
 def cmd_demo(args) -> int:
     from cluster.demo import run_demo
 
@@ -304,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "spot": cmd_spot,
         "evaluate": cmd_evaluate,
+        "export": cmd_export,
+        "review": cmd_review,
         "demo": cmd_demo,
     }
     try:

@@ -21,15 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.spot import spot_table
+from cluster.spot import BASELINE_ID, spot_table
 from cluster.store import Store
 from cluster.train import load_dataset, read_table, window_predictions
 from pipeline.baseline import feature_difference, moilanen_threshold
 from pipeline.intervals import Interval
 from pipeline.metrics import VideoResult, evaluate, plot_roc, roc
 from pipeline.spotting import Spot
-
-BASELINE_ID = "baseline-moilanen"
 
 
 @dataclass

@@ -20,6 +20,8 @@ from pipeline.spotting import refine_spots, spot_intervals
 from schemas import SPOTTED_INTERVALS, conform
 
 Threshold = float | Callable[[np.ndarray], float]
+#: The model id of the feature-difference baseline (cluster.evaluate).
+BASELINE_ID = "baseline-moilanen"
 
 
 def spot_table(
@@ -93,3 +95,28 @@ def spot_new_videos(
     out.write_parquet(preds, "predictions", part, "part-0.parquet")
     out.write_parquet(intervals, "intervals", part, "part-0.parquet")
     return preds, intervals
+
+
+def intervals_model_id(store: Store, model_id: str | None = None) -> str:
+    """``model_id`` if it has spotted intervals, else the store's only non-baseline one.
+
+    (The baseline's intervals are chosen only by name, or when they are all there is.)
+    """
+    found = sorted({p.rsplit("model=", 1)[1].split("/")[0] for p in store.find("intervals")})
+    where = store.uri or store.root
+    if model_id is not None:
+        if model_id not in found:
+            raise FileNotFoundError(
+                f"store {where} has no intervals of model {model_id!r} (it has {found or 'none'})"
+            )
+        return model_id
+    ids = [m for m in found if m != BASELINE_ID] or found
+    if not ids:
+        raise FileNotFoundError(
+            f"store {where} has no spotted intervals: run `mespot spot` or `mespot evaluate`"
+        )
+    if len(ids) > 1:
+        raise ValueError(
+            f"store {where} holds intervals of several models {ids}: choose one with --model-id"
+        )
+    return ids[0]
