@@ -166,6 +166,40 @@ def test_served_frames_are_the_right_frames(store):
         assert abs(float(image.mean()) - grey_of(n)) < 3, n
 
 
+def test_frames_of_a_video_file_come_in_any_order(tmp_path):
+    from pathlib import Path
+
+    from pipeline.frames import open_frames
+
+    mp4 = Path(__file__).parent / "data" / "WolfgangLanger_Pexels.mp4"
+    with open_frames(str(mp4)) as src:
+        fps, n, w, h = src.fps, src.n_frames, src.width, src.height
+        want = {i: img for i, img in src.read_many([5, 40, 41, 90])}
+    store = build_store(tmp_path)
+    row = {**store.read_parquet("videos", "part-0.parquet").to_pylist()[0]}
+    row.update(uri=str(mp4), source_kind="video", fps=fps, n_frames=n, width=w, height=h)
+    store.write_parquet(conform([row], VIDEOS), "videos", "part-0.parquet")
+    session = ReviewSession(store, config=ReviewConfig(frame_width=w))  # no shrinking
+    for i in (90, 5, 41, 40):  # backwards too: the decoder seeks back
+        got = cv2.imdecode(np.frombuffer(session.frame_jpeg("v0", i), np.uint8), 0)
+        assert np.abs(got.astype(int) - want[i]).mean() < 3, i
+    session.close()
+
+
+def test_a_corrupt_frame_gives_a_clear_error_and_the_rest_still_works(store, tmp_path):
+    (tmp_path / "corpus" / "s1_1" / "s1_1_0061.jpg").write_bytes(b"not a jpeg")  # frame 60
+    srv = start(ReviewSession(store))
+    try:
+        status, _, body = request(srv, "/api/videos/v0/clip?start=100&end=150")
+        assert status == 500 and "frame 60 (s1_1_0061.jpg)" in json.loads(body)["error"]
+        assert request(srv, "/frames/v0/61.jpg")[0] == 200
+        ok = {"video": "v0", "start": 100, "end": 150, "verdict": "unsure", "annotator": "a"}
+        assert post_verdict(srv, ok)[0] == 201  # a verdict can still be given
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_the_model_must_be_named_when_there_are_several(store):
     store.write_parquet(
         store.read_parquet("intervals", f"model={MODEL}", "part-0.parquet"),
@@ -428,11 +462,19 @@ def test_review_in_a_real_browser_survives_a_reload(store):
         assert shown == pytest.approx(grey_of(at), abs=12)
 
         aus = browser.find_element(By.ID, "action-units")
+        body = browser.find_element(By.TAG_NAME, "body")
+        status = browser.find_element(By.ID, "status")
+        aus.send_keys("smile", Keys.ESCAPE)
+        body.send_keys("y")  # refused, and the page says why
+        wait.until(lambda b: "not saved: action_units 'smile' are not FACS codes" in status.text)
+        assert store.find("verdicts") == []
+        aus.clear()
         aus.send_keys("4+7")
         aus.send_keys(Keys.ESCAPE)  # leave the field: keys are shortcuts again
-        browser.find_element(By.TAG_NAME, "body").send_keys("y")  # mark it: yes
-        status = browser.find_element(By.ID, "status")
-        wait.until(lambda b: "saved: yes (4+7)" in status.text)
+        body.send_keys("y")  # mark it: yes
+        wait.until(lambda b: "saved: yes (4+7) for interval 1" in status.text)
+        # and the page moved on to the next interval to review
+        wait.until(lambda b: "Interval 2 of 2" in b.find_element(By.ID, "interval-title").text)
 
         browser.refresh()  # reload: the verdict is still there
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))

@@ -178,7 +178,7 @@ $("timeline").addEventListener("click", (event) => {
 
 // --- the selected interval and its clip ----------------------------------------------------
 
-async function selectInterval(index, keepForm) {
+async function selectInterval(index, keepForm, saved) {
   stop();
   state.current = index;
   for (const tr of $("intervals").tBodies[0].rows) {
@@ -197,13 +197,23 @@ async function selectInterval(index, keepForm) {
     $("note").value = iv.mine && iv.mine.note ? iv.mine.note : "";
     setStatus(iv.mine ? `your verdict: ${iv.mine.verdict} (${iv.mine.created_at})` : "not reviewed by you yet");
   }
+  if (saved) setStatus(saved, "saved"); // what was just saved, shown on the next interval
   showChosen(iv.mine ? iv.mine.verdict : null);
   const others = iv.verdicts.filter((v) => v.annotator !== annotator());
   $("others").textContent = others.length
     ? "Others: " + others.map((v) => `${v.annotator} said ${v.verdict}` +
       (v.note ? ` (“${v.note}”)` : "")).join("; ")
     : "";
-  const clip = await api(`/api/videos/${state.video}/clip?start=${iv.start}&end=${iv.end}`);
+  let clip;
+  try {
+    clip = await api(`/api/videos/${state.video}/clip?start=${iv.start}&end=${iv.end}`);
+  } catch (e) {
+    state.clip = null;
+    $("frame").removeAttribute("src");
+    $("frame-info").textContent = "";
+    setStatus(`cannot show the clip: ${e.message}`, "error");
+    return;
+  }
   if (state.current !== index) return; // another interval was chosen meanwhile
   state.clip = clip;
   state.images = clip.frames.map((f) => {
@@ -281,12 +291,15 @@ async function mark(verdict) {
     action_units: $("action-units").value, note: $("note").value,
   };
   setStatus("saving…");
+  let saved;
   try {
     const stored = await api("/api/verdicts", {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(payload),
     });
-    setStatus(`saved: ${stored.verdict}` + (stored.action_units ? ` (${stored.action_units})` : ""), "saved");
+    saved = `saved: ${stored.verdict}` + (stored.action_units ? ` (${stored.action_units})` : "") +
+      ` for interval ${iv.rank}`;
+    setStatus(saved, "saved");
   } catch (e) {
     setStatus(`not saved: ${e.message}`, "error");
     return;
@@ -295,7 +308,8 @@ async function mark(verdict) {
   await openVideo(state.video, index);
   await loadVideos();
   const next = state.detail.intervals.findIndex((x, i) => i > index && !x.mine);
-  if (next >= 0) await selectInterval(next);
+  if (next >= 0) await selectInterval(next, false, saved);
+  else setStatus(saved, "saved");
 }
 
 for (const b of document.querySelectorAll("button.verdict")) {
