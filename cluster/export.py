@@ -21,22 +21,19 @@ The SAMM workbook (:func:`export_samm`) holds the ``yes`` intervals in the layou
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 import fsspec
-import openpyxl
 import pandas as pd
 
 from cluster.spot import intervals_model_id
 from cluster.store import Store
 from cluster.train import read_table
 from cluster.verdicts import VerdictLog
-from pipeline.datasets import SAMM_SHEET, SAMM_WORKBOOK
+from pipeline.datasets import SAMM_TYPES, SAMM_WORKBOOK, samm_workbook
 from pipeline.review import IntervalKey, Resolution, resolve
-from pipeline.synth import SHEET_COLUMNS, SHEET_HEADER_ROW, SHEET_TYPES
 from schemas import VERDICTS
 
 LABEL_UNDECIDED = "undecided"
@@ -205,7 +202,7 @@ def export_csv(store: Store, out: str, model_id: str | None = None, raw: bool = 
 
 
 def samm_rows(reviewed: pd.DataFrame, videos: Mapping[VideoKey, dict]) -> list[list]:
-    """Workbook rows (``SHEET_COLUMNS`` order) of the ``yes`` intervals of ``reviewed``.
+    """Workbook rows (``SAMM_COLUMNS_ALL`` order) of the ``yes`` intervals of ``reviewed``.
 
     Onset/Offset are file numbers: 0-based frame + the video's ``first_frame_number``
     (read_samm's "onset 0 is the first frame" then only meets frame 0 of a folder numbered
@@ -245,29 +242,12 @@ def samm_rows(reviewed: pd.DataFrame, videos: Mapping[VideoKey, dict]) -> list[l
                 -1,
                 offset,
                 offset - onset + 1,
-                SHEET_TYPES["micro"],
+                SAMM_TYPES["micro"],
                 r.action_units or None,
                 note,
             ]
         )
     return rows
-
-
-def samm_workbook(rows: list[list], title: str) -> bytes:
-    """An .xlsx: sheet ``SAMM_SHEET``, ``title`` in row 1, header row 10, then ``rows``."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = SAMM_SHEET
-    ws.cell(1, 1, title)
-    ws.cell(2, 1, "Onset/Offset: frame numbers as in the file names; Apex -1: not coded.")
-    for col, name in enumerate(SHEET_COLUMNS, start=1):
-        ws.cell(SHEET_HEADER_ROW, col, name)
-    for i, row in enumerate(rows, start=SHEET_HEADER_ROW + 1):
-        for col, value in enumerate(row, start=1):
-            ws.cell(i, col, value)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def export_samm(store: Store, out: str, model_id: str | None = None) -> int:
@@ -278,9 +258,12 @@ def export_samm(store: Store, out: str, model_id: str | None = None) -> int:
     reviewed movements). ``read_samm`` finds video folders named ``<subject>_<n>``.
     """
     rows = samm_rows(reviewed_intervals(store, model_id), _videos(store))
-    title = f"Micro-movements confirmed in mespot review of store {store.uri or store.root}"
+    titles = [
+        f"Micro-movements confirmed in mespot review of store {store.uri or store.root}",
+        "Onset/Offset: frame numbers as in the file names; Apex -1: not coded.",
+    ]
     with fsspec.open(out, "wb") as f:
-        f.write(samm_workbook(rows, title))
+        f.write(samm_workbook(rows, titles))
     return len(rows)
 
 

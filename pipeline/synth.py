@@ -18,12 +18,10 @@ there are. How frames move: ``pipeline.synth_motion``; faces and pixels: ``pipel
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
 import shutil
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,27 +29,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.datasets import SAMM_SHEET, SAMM_WORKBOOK
+from pipeline.datasets import (
+    SAMM_COLUMNS_ALL,
+    SAMM_HEADER_ROW,
+    SAMM_SHEET,
+    SAMM_TYPES,
+    SAMM_WORKBOOK,
+    samm_workbook,
+)
 from pipeline.synth_motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
 from pipeline.synth_render import BaseFace, FrameRenderer, base_face
 
 FRAMES_DIR = "SAMM_longvideos"
 SHEET_FILE = SAMM_WORKBOOK  # the reader (pipeline.datasets) owns the SAMM names
 SHEET_NAME = SAMM_SHEET
-SHEET_HEADER_ROW = 10  # 1-based, as in SAMM: rows 1-9 are titles
-SHEET_COLUMNS = (
-    "Subject",
-    "Filename",
-    "Inducement Code",
-    "Onset",
-    "Apex",
-    "Offset",
-    "Duration",
-    "Type",
-    "Action Units",
-    "Notes",
-)
-SHEET_TYPES = {"micro": "Micro - 1/2", "macro": "Macro"}
+SHEET_HEADER_ROW = SAMM_HEADER_ROW
+SHEET_COLUMNS = SAMM_COLUMNS_ALL
+SHEET_TYPES = SAMM_TYPES
 MANIFEST_FILE = "synth_config.json"
 MANIFEST_FORMAT = "mespot-synth/1"
 FIRST_SUBJECT = 6  # SAMM's subject ids start at 006
@@ -308,43 +302,12 @@ def sheet_rows(videos: list[SynthVideo], events: list[SynthEvent]) -> list[list]
 
 
 def write_samm_sheet(path: Path, rows: list[list]) -> None:
-    """Write the SAMM workbook: titles in rows 1-9, header in row 10, then ``rows``.
-
-    openpyxl stamps the save time into docProps and the zip entries; both are pinned
-    so the same rows give the same bytes.
-    """
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = SHEET_NAME
-    ws.cell(1, 1, "SAMM Long Videos - SYNTHETIC corpus written by mespot synth (not SAMM data)")
-    ws.cell(
-        2, 1, "Faces: pipeline/assets (see SOURCES.md); truth for every event: synth_config.json"
-    )
-    for col, name in enumerate(SHEET_COLUMNS, start=1):
-        ws.cell(SHEET_HEADER_ROW, col, name)
-    for r, row in enumerate(rows, start=SHEET_HEADER_ROW + 1):
-        for col, value in enumerate(row, start=1):
-            ws.cell(r, col, value)
-    buf = io.BytesIO()
-    wb.save(buf)
-    pinned = io.BytesIO()
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(pinned, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                data = re.sub(
-                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*",
-                    rb"\g<1>2000-01-01T00:00:00Z",
-                    data,
-                )
-            dst.writestr(
-                zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)),
-                data,
-                zipfile.ZIP_DEFLATED,
-            )
-    Path(path).write_bytes(pinned.getvalue())
+    """Write the synthetic corpus's SAMM workbook (pipeline.datasets.samm_workbook)."""
+    titles = [
+        "SAMM Long Videos - SYNTHETIC corpus written by mespot synth (not SAMM data)",
+        "Faces: pipeline/assets (see SOURCES.md); truth for every event: synth_config.json",
+    ]
+    Path(path).write_bytes(samm_workbook(rows, titles))
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:
