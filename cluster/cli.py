@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.25,
         help="GPU share per fold when the cluster has GPUs",
     )
+    t.add_argument(
+        "--verdicts",
+        action="store_true",
+        help="label videos without ground truth from the store's annotator verdicts",
+    )
     t.add_argument("--no-progress", action="store_true")
 
     sp = sub.add_parser("spot", help="a trained model on new videos' features: spotted intervals")
@@ -141,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--annotator", default="", help="default annotator name shown on the page")
     r.add_argument("--context", type=float, default=0.5, help="seconds shown around an interval")
     r.add_argument("--frame-width", type=int, default=480, help="frames shrunk to this width")
+
+    fb = sub.add_parser(
+        "feedback", help="simulate annotators' verdicts fed back into training; plot the effect"
+    )
+    fb.add_argument("store", help="store with features and ground truth (from extract)")
+    fb.add_argument("--labelled", type=int, default=2, help="subjects trained on with ground truth")
+    fb.add_argument("--test", type=int, default=3, help="subjects only evaluated on")
+    fb.add_argument("--rounds", type=int, default=4, help="rounds of review and retraining")
+    fb.add_argument("--per-round", type=int, default=10, help="intervals reviewed per round")
+    fb.add_argument("--seeds", type=int, default=3, help="model seeds 0..S-1")
+    fb.add_argument("--epochs", type=int, default=50)
+    fb.add_argument("--threshold", type=float, default=0.5, help="spotting threshold")
+    fb.add_argument("--no-progress", action="store_true")
 
     d = sub.add_parser("demo", help="synth, extract (Ray), LOSO train, spot, evaluate")
     d.add_argument("out", nargs="?", default="mespot-demo", help="output folder")
@@ -262,6 +280,7 @@ def cmd_train(args) -> int:
         executor=args.executor,
         gpu_fraction=args.gpu_fraction,
         progress=not args.no_progress,
+        use_verdicts=args.verdicts,
     )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
@@ -349,6 +368,25 @@ def cmd_review(args) -> int:
     return 0
 
 
+def cmd_feedback(args) -> int:
+    from cluster.feedback import run_feedback
+    from pipeline.feedback import FeedbackConfig
+
+    cfg = FeedbackConfig(
+        labelled=args.labelled,
+        test=args.test,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        threshold=args.threshold,
+    )
+    result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
+    print("\n".join(result.lines()))
+    print("\n".join(f"{k}: {v}" for k, v in result.paths.items()))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from cluster.demo import run_demo
 
@@ -385,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "export": cmd_export,
         "review": cmd_review,
+        "feedback": cmd_feedback,
         "demo": cmd_demo,
     }
     try:

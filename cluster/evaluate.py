@@ -52,6 +52,18 @@ class Evaluation:
         return out
 
 
+def ground_truth(store: Store, kinds: tuple[str, ...]) -> dict[tuple, list[Interval]]:
+    """Each video's ground-truth intervals of ``kinds`` (e.g. ("micro",))."""
+    ann = read_table(store, "annotations")
+    ann = ann.filter(pc.is_in(ann.column("kind"), pa.array(list(kinds))))
+    truth: dict[tuple, list[Interval]] = {}
+    for a in ann.to_pylist():
+        truth.setdefault((a["dataset"], a["subject"], a["video"]), []).append(
+            Interval(a["onset_frame"], a["offset_frame"])
+        )
+    return truth
+
+
 def latest_model_id(store: Store) -> str:
     runs = [p.rsplit("model=", 1)[1].split("/")[0] for p in store.find("predictions")]
     ids = sorted({r for r in runs if r != BASELINE_ID})
@@ -72,7 +84,10 @@ def baseline_predictions(store: Store) -> pa.Table:
     return window_predictions(used, scores, BASELINE_ID, "none")
 
 
-def _results(intervals: pa.Table, videos: pa.Table, truth: dict, keep: set) -> list[VideoResult]:
+def video_results(
+    intervals: pa.Table, videos: pa.Table, truth: dict, keep: set
+) -> list[VideoResult]:
+    """Each kept video's spotted intervals and ground truth, as metrics.evaluate takes them."""
     spots: dict[tuple, list[Spot]] = {}
     for r in intervals.to_pylist():
         spots.setdefault((r["dataset"], r["subject"], r["video"]), []).append(
@@ -105,13 +120,7 @@ def evaluate_store(
     if preds.num_rows == 0:
         raise ValueError(f"model {model_id} has no held-out predictions in {store.uri}")
     videos = read_table(store, "videos")
-    ann = read_table(store, "annotations")
-    ann = ann.filter(pc.is_in(ann.column("kind"), pa.array(list(label_kinds))))
-    truth: dict[tuple, list[Interval]] = {}
-    for a in ann.to_pylist():
-        truth.setdefault((a["dataset"], a["subject"], a["video"]), []).append(
-            Interval(a["onset_frame"], a["offset_frame"])
-        )
+    truth = ground_truth(store, label_kinds)
     keep = set(
         zip(*(preds.column(c).to_pylist() for c in ("dataset", "subject", "video")), strict=True)
     )
@@ -130,7 +139,7 @@ def evaluate_store(
     for name, (p, thr, mid) in methods.items():
         intervals = spot_table(p, videos, thr, refine=refine)
         store.write_parquet(intervals, "intervals", f"model={mid}", "part-0.parquet")
-        reports[name] = evaluate(_results(intervals, videos, truth, keep))
+        reports[name] = evaluate(video_results(intervals, videos, truth, keep))
         labelled = p.filter(pc.is_valid(p.column("label")))
         fpr, tpr, auc = roc(
             labelled.column("score").to_numpy(),

@@ -1,11 +1,15 @@
 """Leave-One-Subject-Out training of the LSTM, folds in parallel on Ray (or in-process).
 
 One fold per subject with ground truth: train on every other subject's windows, score
-the held-out subject's windows. Folds run as plain Ray tasks (one CPU each, a fraction of
-a GPU when the cluster has GPUs) and are retried when they fail. Plain tasks were chosen
-over Ray Tune trials and Ray Train's TensorflowTrainer by measurement (DESIGN.md, and
-BENCHMARKS.md "LOSO training"): they start fastest, and a fold is a small single-process
-Keras fit that needs none of Train's distributed machinery.
+the held-out subject's windows. With ``use_verdicts`` (``mespot train --verdicts``), videos
+without ground truth are labelled from the annotators' verdicts in the store (see
+:func:`load_dataset`), and subjects labelled that way get folds too.
+
+Folds run as plain Ray tasks (one CPU each, a fraction of a GPU when the cluster has GPUs)
+and are retried when they fail. Plain tasks were chosen over Ray Tune trials and Ray
+Train's TensorflowTrainer by measurement (DESIGN.md, and BENCHMARKS.md "LOSO training"):
+they start fastest, and a fold is a small single-process Keras fit that needs none of
+Train's distributed machinery.
 
 The run's model id (``lstm-<hash of config, layout and data>``) names the run's folder
 and its held-out predictions; each saved model records its own id in ``model.json``
@@ -27,7 +31,7 @@ import logging
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from cluster.store import Store
+from cluster.verdicts import VerdictLog
+from pipeline.feedback import labels_from_verdicts
 from pipeline.model import FeatureLayout, ModelConfig, SpotterModel, limit_threads, window_arrays
+from pipeline.review import Verdict
 from schemas import WINDOW_PREDICTIONS, conform
 
 log = logging.getLogger(__name__)
@@ -60,16 +67,53 @@ class Dataset:
     y: np.ndarray  # (N,) int8, -1 where unlabelled
     subjects: np.ndarray  # (N,) str
     layout: FeatureLayout
+    from_verdicts: np.ndarray | None = None  # (N,) bool: label given by verdicts
+
+    @property
+    def verdict_counts(self) -> tuple[int, int]:
+        """(positive, negative) windows whose label came from verdicts."""
+        if self.from_verdicts is None:
+            return 0, 0
+        y = self.y[self.from_verdicts]
+        return int((y == 1).sum()), int((y == 0).sum())
 
 
-def load_dataset(store: Store, with_magnitude: bool) -> Dataset:
+def window_columns(table: pa.Table) -> tuple[np.ndarray, ...]:
+    """(datasets, subjects, videos, starts, ends) of a features table's rows, as arrays."""
+    keys = (
+        np.asarray(table.column(c).to_pylist(), dtype=object)
+        for c in ("dataset", "subject", "video")
+    )
+    spans = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+    return (*keys, *spans)
+
+
+def load_dataset(
+    store: Store, with_magnitude: bool, verdicts: Iterable[Verdict] | None = None
+) -> Dataset:
+    """The windows with a face, labelled from ground truth (and ``verdicts``, when given).
+
+    With ``verdicts``, videos without ground truth (every window's ``label`` null) take
+    their labels from the resolved verdicts (pipeline.feedback.labels_from_verdicts: yes ->
+    positive windows, no -> hard negatives, the rest unlabelled); videos with ground truth
+    keep it, whatever was said about them.
+    """
     table = read_table(store, "features")
     feature_config = store.read_json("feature_config.json")
     layout = FeatureLayout.from_table(table, feature_config, with_magnitude)
     X, y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     subjects = np.asarray(used.column("subject").to_pylist(), dtype=object)
-    return Dataset(used, X, y, subjects, layout)
+    from_verdicts = None
+    if verdicts is not None:
+        datasets, _, videos, starts, ends = window_columns(used)
+        keys = list(zip(datasets, subjects, videos, strict=True))
+        truth_videos = {k for k, label in zip(keys, y, strict=True) if label >= 0}
+        with_truth = np.fromiter((k in truth_videos for k in keys), bool, len(keys))
+        given = labels_from_verdicts(datasets, subjects, videos, starts, ends, verdicts)
+        from_verdicts = ~with_truth & (given >= 0)
+        y = np.where(from_verdicts, given, y).astype(np.int8)
+    return Dataset(used, X, y, subjects, layout, from_verdicts)
 
 
 def fit_fold(
@@ -110,12 +154,20 @@ class TrainSummary:
     windows: int = 0
     positives: int = 0
     wall_seconds: float = 0.0
+    verdicts: int | None = None  # verdicts read (None: trained without them)
+    verdict_positives: int = 0  # windows labelled positive by verdicts
+    verdict_negatives: int = 0  # windows labelled negative (hard negatives) by verdicts
 
     def lines(self) -> list[str]:
         out = [
             f"model {self.model_id}: {len(self.folds)} LOSO folds on {self.windows} windows "
             f"({self.positives} positive) in {self.wall_seconds:.1f} s"
         ]
+        if self.verdicts is not None:
+            out.append(
+                f"  labels from {self.verdicts} verdicts: {self.verdict_positives} positive and "
+                f"{self.verdict_negatives} negative windows of videos without ground truth"
+            )
         out += [f"  fold {s} failed: {why}" for s, why in self.failed.items()]
         return out
 
@@ -165,18 +217,37 @@ def train_loso(
     executor: str = "ray",
     gpu_fraction: float = 0.25,
     progress: bool = True,
+    use_verdicts: bool = False,
 ) -> TrainSummary:
-    """LOSO folds over the labelled subjects of ``store``, then a model on all of them."""
+    """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
+
+    ``use_verdicts``: videos without ground truth are labelled from the store's verdicts
+    (:func:`load_dataset`), and subjects labelled that way take part in LOSO like the others.
+    """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    data = load_dataset(store, cfg.with_magnitude)
+    verdicts = None
+    if use_verdicts:
+        verdict_log = VerdictLog(store)
+        verdicts = verdict_log.verdicts()
+        if not verdicts:
+            raise ValueError(
+                f"store {store.uri or store.root} has no verdicts (nothing under "
+                f"{verdict_log.folder}/): review spotted intervals first, or train without "
+                "--verdicts"
+            )
+    data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
     labelled = data.y >= 0
     subjects = sorted(set(data.subjects[labelled]))
     if len(subjects) < 2:
-        raise ValueError(f"LOSO needs ground truth for >= 2 subjects; {store.uri} has {subjects}")
+        what = "ground truth or verdicts" if use_verdicts else "ground truth"
+        raise ValueError(f"LOSO needs {what} for >= 2 subjects; {store.uri} has {subjects}")
     summary = TrainSummary(model_id_for(data, cfg))
     summary.windows, summary.positives = int(labelled.sum()), int((data.y == 1).sum())
+    if verdicts is not None:
+        summary.verdicts = len(verdicts)
+        summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
     scores: dict[str, np.ndarray] = {}
     folds = [*subjects, None]
     with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:

@@ -1,0 +1,127 @@
+"""Annotator feedback, simulated: does reviewing the model's intervals help? (run by hand)
+
+    python tests/benchmarks/bench_feedback.py --workdir /tmp/mespot-feedback
+
+Synthesizes a corpus (pipeline.synth; 8 subjects x 60 s at 100 fps, 640x360, by default),
+extracts its features (cluster.extract, a local Ray by default), then runs the feedback
+simulation (cluster.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
+of 10 reviewed intervals, 3 seeds, 50 epochs. The corpus and the features are reused on a
+second run. Prints the per-round table (mean ± std over seeds) and where the report and
+the plot are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workdir", default="/tmp/mespot-feedback")
+    p.add_argument("--subjects", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--fps", type=float, default=100.0)
+    p.add_argument("--executor", choices=("ray", "local"), default="ray")
+    p.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray")
+    p.add_argument("--labelled", type=int, default=2)
+    p.add_argument("--test", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--per-round", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--threshold", type=float, default=0.5)
+    args = p.parse_args()
+
+    from cluster.extract import corpus_jobs, load_corpus, make_executor, run_extraction
+    from cluster.feedback import run_feedback
+    from cluster.store import Store
+    from pipeline.config import FeatureConfig
+    from pipeline.feedback import FeedbackConfig
+    from pipeline.synth import SynthConfig, generate_corpus
+
+    work = Path(args.workdir)
+    corpus, store_dir = work / "corpus", work / "store"
+    synth = SynthConfig(
+        subjects=args.subjects,
+        seconds=args.seconds,
+        fps=args.fps,
+        width=640,
+        height=360,
+        seed=0,
+        micro_per_10s=4.0,
+    )
+    timings = {}
+    t = time.perf_counter()
+    if (corpus / "synth_config.json").exists():
+        old = json.loads((corpus / "synth_config.json").read_text())["config"]
+        if old != synth.to_dict():
+            raise SystemExit(f"{corpus} holds another synthetic corpus: use another --workdir")
+    else:
+        generate_corpus(corpus, synth)
+    timings["synth"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    store = Store.open(str(store_dir))
+    config = FeatureConfig()
+    data, with_labels = load_corpus(str(corpus), "samm")
+    executor = make_executor(args.executor, num_cpus=args.num_cpus)
+    summary = run_extraction(
+        corpus_jobs(data, config, with_labels), store, config, executor, progress=False
+    )
+    executor.close()
+    if args.executor == "ray":  # give the cores back to the fits
+        import ray
+
+        ray.shutdown()
+    timings["extract"] = time.perf_counter() - t
+    print(summary.lines()[0])
+
+    cfg = FeedbackConfig(
+        labelled=args.labelled,
+        test=args.test,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        threshold=args.threshold,
+    )
+    t = time.perf_counter()
+    result = run_feedback(store, cfg, progress=False)
+    timings["simulate"] = time.perf_counter() - t
+    fits = sum(r["seconds"] for r in result.rows)
+    micro = dict(sorted(result_truth(store).items()))
+    print(f"corpus: {synth.to_dict()}")
+    print(f"micro-movements per subject: {micro}")
+    print(f"simulation: {cfg.to_dict()}")
+    print()
+    print("\n".join(result.lines()))
+    print()
+    last = [r for r in result.rows if r["round"] == max(x["round"] for x in result.rows)]
+    for r in last:
+        print(
+            f"seed {r['seed']}: round {r['round']}: {r['verdict_positive_windows']} positive and "
+            f"{r['verdict_negative_windows']} negative windows from verdicts, "
+            f"{r['train_windows']} training windows in all"
+        )
+    print("\n".join(f"{k}: {v}" for k, v in result.paths.items()))
+    print("seconds:", {k: round(v, 1) for k, v in timings.items()}, f"(rounds {fits:.1f})")
+
+
+def result_truth(store) -> dict[str, int]:
+    """Micro-movements per subject in the store's ground truth."""
+    from cluster.feedback import ground_truth
+
+    out: dict[str, int] = {}
+    for (_d, subject, _v), ivs in ground_truth(store, ("micro",)).items():
+        out[subject] = out.get(subject, 0) + len(ivs)
+    return out
+
+
+if __name__ == "__main__":
+    main()
