@@ -12,9 +12,11 @@ newer verdict. How the log becomes labels:
 - **window labels** (:func:`verdict_labels`): a window is positive when it covers >= 80%
   of a ``yes`` interval (the rule that labels windows from ground truth); other windows
   touching a ``yes`` interval stay unlabelled (they hold part of the movement); a window
-  with at least half its frames inside a ``no`` interval is a *hard negative* (the model
-  thought it held a movement, the annotator said it does not); every other window stays
-  unlabelled, because nobody looked at it.
+  lying wholly inside a ``no`` interval is a *hard negative* (the model thought it held a
+  movement, the annotator said the interval does not). Only those: a ``no`` says nothing
+  about a movement straddling the interval's edge, which a window reaching outside it can
+  hold (with 0.5 s windows every 0.2 s, the neighbours of a reviewed window share 60% of
+  its frames). Every other window stays unlabelled, because nobody looked at it.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from pipeline.intervals import Interval
 from pipeline.windows import LABEL_MIN_COVERAGE
 from schemas import VERDICT_VALUES
 
-#: A window with at least this fraction of its frames inside a ``no`` interval is negative.
-NEGATIVE_MIN_OVERLAP = 0.5
+#: A window with at least this fraction of its frames inside a ``no`` interval is negative
+#: (1.0: only windows wholly inside it, see the module doc).
+NEGATIVE_MIN_OVERLAP = 1.0
 MAX_NOTE = 2000
 MAX_ANNOTATOR = 64
 

@@ -128,14 +128,23 @@ def test_window_labels_from_resolved_intervals():
     want = np.full(len(starts), -1)
     want[starts == 100] = 1  # covers the yes interval fully
     # 60..90 and 120..140 touch the yes interval without covering 80% of it: unlabelled
-    want[(starts >= 240) & (starts <= 280)] = 0  # >= half their frames inside the no interval
+    want[starts == 260] = 0  # wholly inside the no interval 260..310
     assert labels.tolist() == want.tolist()
+    # 240 and 280 have 31 and 31 of their 51 frames inside it: unlabelled by default,
+    # negative when half the frames are enough
+    half = verdict_labels(
+        starts, ends, yes=[Interval(100, 150)], no=[Interval(260, 310)], negative_overlap=0.5
+    )
+    want[(starts >= 240) & (starts <= 280)] = 0
+    assert half.tolist() == want.tolist()
     assert labels.dtype == np.int8
 
 
 def test_a_window_touching_a_yes_interval_is_never_a_negative():
     labels = verdict_labels([0, 40], [50, 90], yes=[Interval(60, 90)], no=[Interval(0, 90)])
     assert labels.tolist() == [0, 1]
+    labels = verdict_labels([0, 40], [50, 90], yes=[Interval(45, 60)], no=[Interval(0, 90)])
+    assert labels.tolist() == [-1, 1]  # 0..50 is inside the no but touches the yes
 
 
 def test_the_log_keeps_every_verdict_in_its_own_file(tmp_path):
@@ -157,3 +166,19 @@ def test_the_log_keeps_every_verdict_in_its_own_file(tmp_path):
     assert log.verdicts()[0] == first  # every field survives the round trip
     other = VerdictLog(store, folder="simulations/x/verdicts")
     assert other.verdicts() == []
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_log_sees_what_another_writer_adds(tmp_path, where, request):
+    root = f"{request.getfixturevalue('s3_bucket')}/store" if where == "s3" else str(tmp_path)
+    # two writers as two processes would be: S3 clients of their own (own listing caches)
+    options = {"skip_instance_cache": True} if where == "s3" else {}
+    mine, theirs = VerdictLog(Store.open(root, **options)), VerdictLog(Store.open(root, **options))
+    assert mine.verdicts() == []
+    theirs.append(verdict("ben", "no", 0))
+    assert [v.annotator for v in mine.verdicts()] == ["ben"]
+    theirs.append(verdict("cy", "yes", 1))
+    mine.append(verdict("ana", "yes", 2))
+    assert [v.annotator for v in mine.verdicts()] == ["ben", "cy", "ana"]
+    assert [v.annotator for v in mine.verdicts("samm", "s1", "v1")] == ["ben", "cy", "ana"]
+    assert mine.verdicts("samm", "s1", "v2") == []
