@@ -19,7 +19,7 @@ run in this process, one after another. Writes to the store::
     reports/<id>/feedback_config.json             the FeedbackConfig
     reports/<id>/curve.json, report.md, curve.png
 
-``<id>`` = ``feedback-<hash of config, split and features>``: a rerun of the same
+``<id>`` = ``feedback-<hash of config, split, labelling rules and features>``: a rerun of the same
 simulation replaces its folders.
 """
 
@@ -58,7 +58,8 @@ from pipeline.feedback import (
 from pipeline.intervals import Interval
 from pipeline.metrics import RULES, evaluate, roc
 from pipeline.model import SpotterModel, limit_threads
-from pipeline.review import IntervalKey, Verdict, resolve
+from pipeline.review import NEGATIVE_MIN_OVERLAP, IntervalKey, Verdict, resolve
+from pipeline.windows import LABEL_MIN_COVERAGE
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,10 @@ def _prepare(store: Store, cfg: FeedbackConfig) -> tuple[_Corpus, Split, str, tu
             f"the test subjects {list(split.test)} have no {'/'.join(kinds)} ground truth: "
             "recall would be undefined; choose other --test subjects"
         )
-    blob = json.dumps({"cfg": cfg.to_dict(), "split": split.to_dict()}, sort_keys=True)
+    rules = {"label_min_coverage": LABEL_MIN_COVERAGE, "negative": NEGATIVE_MIN_OVERLAP}
+    blob = json.dumps(
+        {"cfg": cfg.to_dict(), "split": split.to_dict(), "rules": rules}, sort_keys=True
+    )
     digest = hashlib.sha256(blob.encode() + data.X.tobytes()[: 1 << 20] + data.y.tobytes())
     return corpus, split, "feedback-" + digest.hexdigest()[:10], kinds
 

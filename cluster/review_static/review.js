@@ -120,7 +120,8 @@ function renderIntervals() {
     if (iv.mine) mine.append(verdictSpan(iv.mine));
     const all = document.createElement("td");
     all.className = "all";
-    all.textContent = iv.verdicts.map((v) => `${v.annotator}: ${v.verdict}`).join(", ");
+    all.textContent = iv.verdicts.map((v) => `${v.annotator}: ${v.verdict}` +
+      (v.action_units ? ` (${v.action_units})` : "") + (v.note ? ` “${v.note}”` : "")).join("; ");
     tr.append(mine, all);
     tr.addEventListener("click", () => selectInterval(i));
     body.append(tr);
