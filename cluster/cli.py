@@ -404,6 +404,7 @@ def cmd_demo(args) -> int:
     print("\n".join(result["evaluation"].summary_lines()))
     print()
     print("report:", result["evaluation"].paths["markdown"])
+    print(f"review the spotted intervals in a browser: mespot review {Path(args.out) / 'store'}")
     print("seconds:", result["timings"])
     return 0
 
