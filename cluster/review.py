@@ -287,34 +287,32 @@ class ReviewSession:
         v = self.video(vid)
         if not 0 <= index < v.record.n_frames:
             raise NotFound(f"video {v.record.video} has no frame {index}")
-        with self._lock:
-            data = self._frames.get((vid, index))
-            if data is not None:
-                self._frames.move_to_end((vid, index))
-                return data
-        self._warm(v, [index])
-        with self._lock:
-            return self._frames[(vid, index)]
+        return self._warm(v, [index])[index]
 
-    def _warm(self, v: ReviewVideo, frames: list[int]) -> None:
-        """Decode and encode the frames not cached yet (ascending: one pass of a decoder)."""
+    def _warm(self, v: ReviewVideo, frames: list[int]) -> dict[int, bytes]:
+        """JPEGs of ``frames``: from the cache, or decoded (ascending: one decoder pass),
+        encoded and cached. Returned whole, so a concurrent eviction cannot lose one."""
         with self._lock:
-            todo = [i for i in frames if (v.id, i) not in self._frames]
+            out = {i: self._frames.get((v.id, i)) for i in frames}
+            for i, data in out.items():
+                if data is not None:
+                    self._frames.move_to_end((v.id, i))
+        todo = sorted(i for i, data in out.items() if data is None)
         if not todo:
-            return
+            return out
         with v.lock:  # a frame source is not thread-safe
             source = self._source(v)
-            encoded = []
             try:
-                for i, image in source.read_many(sorted(todo)):
-                    encoded.append(((v.id, i), self._encode(image)))
+                for i, image in source.read_many(todo):
+                    out[i] = self._encode(image)
             except (FrameError, IndexError) as e:
                 raise FrameError(f"video {v.record.video}: {e}") from e
         with self._lock:
-            for key, data in encoded:
-                self._frames[key] = data
+            for i in todo:
+                self._frames[(v.id, i)] = out[i]
             while len(self._frames) > self.config.cache_frames:
                 self._frames.popitem(last=False)
+        return out
 
     def _source(self, v: ReviewVideo):
         """The open frame source of ``v`` (caller holds ``v.lock``); closes the oldest."""

@@ -166,6 +166,14 @@ def test_served_frames_are_the_right_frames(store):
         assert abs(float(image.mean()) - grey_of(n)) < 3, n
 
 
+def test_a_cache_smaller_than_a_clip_still_serves_every_frame(store):
+    session = ReviewSession(store, config=ReviewConfig(cache_frames=3))
+    assert len(session.clip("v0", 100, 150)["frames"]) == 151
+    for n in (5, 6, 7, 8, 120, 5):
+        image = cv2.imdecode(np.frombuffer(session.frame_jpeg("v0", n), np.uint8), 0)
+        assert abs(float(image.mean()) - grey_of(n)) < 3, n
+
+
 def test_frames_of_a_video_file_come_in_any_order(tmp_path):
     from pathlib import Path
 
