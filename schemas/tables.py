@@ -126,7 +126,7 @@ SPOTTED_INTERVALS = _schema(
 
 #: The annotators' verdicts on spotted intervals: an append-only log, one row per verdict
 #: given (a changed mind is a newer row, never an overwrite). Resolution rules
-#: (latest per annotator, then the majority of annotators) are in pipeline.review.
+#: (latest per annotator, then the majority of annotators) are in pipeline.core.verdicts.
 VERDICT_VALUES = ("yes", "no", "unsure")
 
 VERDICTS = _schema(

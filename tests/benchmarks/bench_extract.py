@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_video(workdir: Path, seconds: float) -> Path:
-    from pipeline.synth import SynthConfig, generate_corpus
+    from pipeline.synth.corpus import SynthConfig, generate_corpus
 
     out = workdir / f"corpus-{int(seconds)}s"
     if not (out / "synth_config.json").exists():
@@ -45,10 +45,10 @@ def child(corpus: str, mode: str, reduce: int) -> dict:
     import cv2
 
     cv2.setNumThreads(1)
-    from pipeline.config import FeatureConfig
     from pipeline.datasets import read_samm
-    from pipeline.features import StageTimer, WindowExtractor, extract_video
-    from pipeline.frames import open_frames
+    from pipeline.vision.config import FeatureConfig
+    from pipeline.vision.features import StageTimer, WindowExtractor, extract_video
+    from pipeline.vision.frames import open_frames
 
     cfg = FeatureConfig(decode_reduce=reduce)
     rec = read_samm(corpus, fps=200.0).videos[0]

@@ -2,9 +2,9 @@
 
     python tests/benchmarks/bench_feedback.py --workdir /tmp/mespot-feedback
 
-Synthesizes a corpus (pipeline.synth; 8 subjects x 60 s at 100 fps, 640x360, by default),
-extracts its features (cluster.extract, a local Ray by default), then runs the feedback
-simulation (cluster.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
+Synthesizes a corpus (pipeline.synth.corpus; 8 subjects x 60 s at 100 fps, 640x360, by default),
+extracts its features (cluster.run.extract, a local Ray by default), then runs the feedback
+simulation (cluster.run.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
 of 10 reviewed intervals, 3 seeds, 50 epochs. The corpus and the features are reused on a
 second run. Prints the per-round table (mean ± std over seeds) and where the report and
 the plot are.
@@ -38,12 +38,13 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=0.5)
     args = p.parse_args()
 
-    from cluster.extract import corpus_jobs, load_corpus, make_executor, run_extraction
-    from cluster.feedback import run_feedback
+    from cluster.run.executors import make_executor
+    from cluster.run.extract import corpus_jobs, load_corpus, run_extraction
+    from cluster.run.feedback import run_feedback
     from cluster.store import Store
-    from pipeline.config import FeatureConfig
-    from pipeline.feedback import FeedbackConfig
-    from pipeline.synth import SynthConfig, generate_corpus
+    from pipeline.learn.simulation import FeedbackConfig
+    from pipeline.synth.corpus import SynthConfig, generate_corpus
+    from pipeline.vision.config import FeatureConfig
 
     work = Path(args.workdir)
     corpus, store_dir = work / "corpus", work / "store"
@@ -115,7 +116,7 @@ def main() -> None:
 
 def result_truth(store) -> dict[str, int]:
     """Micro-movements per subject in the store's ground truth."""
-    from cluster.feedback import ground_truth
+    from cluster.run.feedback import ground_truth
 
     out: dict[str, int] = {}
     for (_d, subject, _v), ivs in ground_truth(store, ("micro",)).items():

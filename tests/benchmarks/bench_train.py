@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import json, sys, time
 from cluster.store import Store
-from cluster.train import train_loso
-from pipeline.model import ModelConfig
+from cluster.run.train import train_loso
+from pipeline.learn.lstm import ModelConfig
 executor, cpus, store = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if executor == "ray":
     import ray

@@ -1,0 +1,293 @@
+"""The ``mespot`` commands: one ``cmd_*`` per subcommand, and ``main`` to dispatch to them.
+
+Heavy modules (TensorFlow, Ray, ...) are imported inside the commands, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from fsspec.core import url_to_fs
+
+# TensorFlow's C++ start-up chatter (set before any import of it, and inherited by the
+# workers of a Ray started from here).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from cluster.cli.parser import build_parser
+from cluster.run.demo_config import DemoConfig
+from cluster.run.extract import (
+    ConfigConflict,
+    corpus_jobs,
+    load_corpus,
+    run_extraction,
+)
+from cluster.store import Store, StoreError
+from pipeline.core.configs import ConfigError
+from pipeline.vision.config import FeatureConfig
+from pipeline.vision.frames import FrameError
+
+__all__ = ["build_parser", "main"]
+
+
+def _feature_config(args) -> FeatureConfig:
+    d = FeatureConfig().to_dict()
+    if args.config:
+        text = Path(args.config).read_text()
+        d.update(FeatureConfig.from_json(text, source=args.config).to_dict())
+    if args.flow:
+        d["flow"] = args.flow
+    return FeatureConfig.from_dict(d)
+
+
+def cmd_synth(args) -> int:
+    from tqdm.auto import tqdm
+
+    from pipeline.synth.corpus import SynthConfig, generate_corpus
+
+    cfg = SynthConfig(
+        subjects=args.subjects,
+        videos=args.videos,
+        seconds=args.seconds,
+        fps=args.fps,
+        width=args.size[0],
+        height=args.size[1],
+        seed=args.seed,
+    )
+    total = cfg.subjects * cfg.videos * round(cfg.seconds * cfg.fps)
+    with tqdm(total=total, unit="frame", desc="synth", disable=args.no_progress) as bar:
+        manifest = generate_corpus(Path(args.out), cfg, progress=bar.update)
+    micro = sum(1 for ev in manifest.events if ev.kind == "micro")
+    print(f"wrote {len(manifest.videos)} videos with {micro} micro-movements to {args.out}")
+    return 0
+
+
+def _run(args, jobs, store, config, skipped) -> int:
+    from cluster.run.executors import make_executor
+
+    executor = make_executor(args.executor, args.address, args.num_cpus)
+    summary = run_extraction(
+        jobs,
+        store,
+        config,
+        executor,
+        chunk_windows=args.chunk_windows,
+        skipped_inputs=skipped,
+        progress=not args.no_progress,
+    )
+    print("\n".join(summary.lines()))
+    print(f"features: {store.path('features')}  (config {config.config_id})")
+    return 1 if summary.failed and not summary.done else 0
+
+
+def cmd_extract(args) -> int:
+    config = _feature_config(args)
+    store = Store.open(args.out)
+    store.check_writable()  # one clear error before any work
+    fs, corpus_path = url_to_fs(args.corpus)
+    corpus, with_labels = load_corpus(
+        corpus_path, args.dataset, fps=args.fps, intervals=args.intervals, fs=fs
+    )
+    if not corpus.videos:
+        reasons = "; ".join(f"{s.what}: {s.reason}" for s in corpus.skipped) or "none found"
+        print(f"mespot extract: no readable video in {args.corpus} ({reasons})", file=sys.stderr)
+        return 2
+    jobs = corpus_jobs(corpus, config, with_labels, fs=fs)
+    return _run(args, jobs, store, config, corpus.skipped)
+
+
+def cmd_ingest(args) -> int:
+    from cluster.run.ingest import discover_sessions
+
+    config = _feature_config(args)
+    store = Store.open(args.store)
+    store.check_writable()
+    corpus = discover_sessions(args.source, dataset=args.dataset_name, fps=args.fps)
+    jobs = corpus_jobs(corpus, config, with_labels=False, fs=Store.open(args.source).fs)
+    print(f"ingest {args.source}: {len(jobs)} sessions found")
+    return _run(args, jobs, store, config, corpus.skipped)
+
+
+def cmd_train(args) -> int:
+    from cluster.run.train import train_loso
+    from pipeline.learn.lstm import ModelConfig
+
+    cfg = ModelConfig(
+        epochs=args.epochs,
+        class_weight=args.class_weight,
+        with_magnitude=not args.no_magnitude,
+        seed=args.seed,
+    )
+    summary = train_loso(
+        Store.open(args.store),
+        cfg,
+        executor=args.executor,
+        gpu_fraction=args.gpu_fraction,
+        progress=not args.no_progress,
+        use_verdicts=args.verdicts,
+    )
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0
+
+
+def cmd_spot(args) -> int:
+    from cluster.run.spot import spot_new_videos
+    from cluster.store.models import load_model
+
+    model = load_model(args.model)
+    out = Store.open(args.store)
+    out.check_writable()
+    _, intervals = spot_new_videos(
+        model, Store.open(args.input), out, args.threshold, refine=args.refine
+    )
+    print(
+        f"model {model.model_id}: {intervals.num_rows} intervals spotted -> "
+        f"{out.path('intervals', f'model={model.model_id}')}"
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from cluster.run.evaluate import evaluate_store
+
+    ev = evaluate_store(
+        Store.open(args.store),
+        args.model_id,
+        threshold=args.threshold,
+        refine=args.refine,
+        baseline_p=args.baseline_p,
+    )
+    print("\n".join(ev.summary_lines()))
+    print("\n".join(f"{k}: {v}" for k, v in ev.paths.items()))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from cluster.review.export import export_csv, export_samm, infer_format
+
+    fmt = infer_format(args.out, args.format)
+    store = Store.open(args.store)
+    if fmt == "samm":
+        if args.raw:
+            raise ValueError("--raw writes a CSV of every verdict; use a .csv output")
+        n = export_samm(store, args.out, args.model_id)
+        what = "yes intervals (SAMM workbook)"
+    else:
+        n = export_csv(store, args.out, args.model_id, raw=args.raw)
+        what = "verdicts" if args.raw else "intervals"
+    print(f"wrote {n} {what} to {args.out}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    import secrets
+
+    from cluster.review.server import ReviewServer, is_loopback
+    from cluster.review.session import ReviewConfig, ReviewSession
+
+    store = Store.open(args.store)
+    config = ReviewConfig(context_s=args.context, frame_width=args.frame_width)
+    manifest = Store.open(args.manifest) if args.manifest else None
+    session = ReviewSession(store, args.model_id, config, manifest=manifest)
+    token = args.token
+    if not is_loopback(args.host) and not token:
+        token = secrets.token_urlsafe(24)
+    store.check_writable()  # verdicts are written here: fail now, not at the first verdict
+    try:
+        server = ReviewServer(session, args.host, args.port, token, args.annotator)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+    progress = session.list_videos()["progress"]
+    print(
+        f"mespot review: {len(session.videos)} videos, {progress['intervals']} intervals of "
+        f"model {session.model_id} ({progress['left']} left to review)"
+    )
+    print(f"open {server.url}  (Ctrl-C to stop; verdicts are saved as they are given)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nmespot review: stopped")
+    finally:
+        server.server_close()
+        session.close()
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from cluster.run.feedback import run_feedback
+    from pipeline.learn.simulation import FeedbackConfig
+
+    cfg = FeedbackConfig(
+        labelled=args.labelled,
+        test=args.test,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        threshold=args.threshold,
+    )
+    result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
+    print("\n".join(result.lines()))
+    print("\n".join(f"{k}: {v}" for k, v in result.paths.items()))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from cluster.run.demo import run_demo
+
+    cfg = DemoConfig(
+        subjects=args.subjects,
+        seconds=args.seconds,
+        epochs=args.epochs,
+        seed=args.seed,
+        executor=args.executor,
+    )
+    result = run_demo(Path(args.out), cfg, progress=not args.no_progress)
+    print("\n".join(result["extraction"].lines()[:1]))
+    print("\n".join(result["training"].lines()))
+    print()
+    print("\n".join(result["evaluation"].summary_lines()))
+    print()
+    print("report:", result["evaluation"].paths["markdown"])
+    print(f"review the spotted intervals in a browser: mespot review {Path(args.out) / 'store'}")
+    print("seconds:", result["timings"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handlers = {
+        "synth": cmd_synth,
+        "extract": cmd_extract,
+        "ingest": cmd_ingest,
+        "train": cmd_train,
+        "spot": cmd_spot,
+        "evaluate": cmd_evaluate,
+        "export": cmd_export,
+        "review": cmd_review,
+        "feedback": cmd_feedback,
+        "demo": cmd_demo,
+    }
+    try:
+        return handlers[args.command](args)
+    except (
+        ValueError,
+        ConfigError,
+        ConfigConflict,
+        FileNotFoundError,
+        FileExistsError,
+        FrameError,
+        StoreError,
+    ) as e:
+        print(f"mespot {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The ``mespot`` argument parser: ``build_parser`` from one small function per subcommand.
+
+Imports nothing heavy (no TensorFlow, no Ray), so ``mespot --help`` and parsing stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cluster.run.demo_config import DemoConfig
+from cluster.run.extract import CHUNK_WINDOWS, DATASETS
+from pipeline.vision.config import FLOW_METHODS
+
+Subparsers = argparse._SubParsersAction
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x360, got {text!r}") from None
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mespot", description="Spot facial micro-expressions in long videos."
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_synth,
+        _add_extract,
+        _add_ingest,
+        _add_train,
+        _add_spot,
+        _add_evaluate,
+        _add_export,
+        _add_review,
+        _add_feedback,
+        _add_demo,
+    ):
+        add(sub)
+    return p
+
+
+def _add_synth(sub: Subparsers) -> None:
+    s = sub.add_parser("synth", help="write a synthetic corpus in the SAMM long-video layout")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--subjects", type=int, default=2)
+    s.add_argument("--videos", type=int, default=1, help="videos per subject")
+    s.add_argument("--seconds", type=float, default=6.0, help="length of each video")
+    s.add_argument("--fps", type=float, default=200.0)
+    s.add_argument("--size", type=_size, default=(640, 360), help="WxH, e.g. 2040x1088")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-progress", action="store_true")
+
+
+def _add_extract(sub: Subparsers) -> None:
+    e = sub.add_parser("extract", help="per-window HOOF features of a corpus or video into Parquet")
+    e.add_argument("corpus", help="corpus folder, frame folder or video file (path or fsspec URI)")
+    e.add_argument("out", help="output store (local path or fsspec URI, e.g. s3://bucket/prefix)")
+    e.add_argument("--dataset", choices=DATASETS, default="samm")
+    e.add_argument(
+        "--fps", type=float, help="frame rate (needed for frame folders; samm 200, casme2 30)"
+    )
+    e.add_argument("--intervals", help="CSV of ground-truth intervals (folder/video datasets)")
+    _add_run_options(e)
+
+
+def _add_ingest(sub: Subparsers) -> None:
+    g = sub.add_parser("ingest", help="extract new recording sessions found under a prefix")
+    g.add_argument("source", help="prefix holding sessions: video files or numbered frame folders")
+    g.add_argument("store", help="output store (local path or fsspec URI)")
+    g.add_argument("--dataset-name", default="sessions", help="dataset column of what is found")
+    g.add_argument("--fps", type=float, help="frame rate of frame-folder sessions")
+    _add_run_options(g)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="JSON file of FeatureConfig fields to override")
+    p.add_argument("--flow", choices=FLOW_METHODS, help="optical flow method (default dis)")
+    p.add_argument(
+        "--executor",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray (default: a local Ray, or the cluster at --address / RAY_ADDRESS) or local "
+        "(this process only)",
+    )
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a Ray started here (default: all)")
+    p.add_argument(
+        "--chunk-windows", type=int, default=CHUNK_WINDOWS, help="windows per task (default 25)"
+    )
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_train(sub: Subparsers) -> None:
+    t = sub.add_parser("train", help="LOSO training of the LSTM on a store's labelled features")
+    t.add_argument("store", help="store with features and ground truth (from extract)")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument(
+        "--class-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="balanced (default) or none (the paper's plain setup)",
+    )
+    t.add_argument(
+        "--no-magnitude",
+        action="store_true",
+        help="HOOF only, as in the paper (default adds the flow magnitude)",
+    )
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--executor", choices=("ray", "local"), default="ray")
+    t.add_argument(
+        "--gpu-fraction",
+        type=float,
+        default=0.25,
+        help="GPU share per fold when the cluster has GPUs",
+    )
+    t.add_argument(
+        "--verdicts",
+        action="store_true",
+        help="label videos without ground truth from the store's annotator verdicts",
+    )
+    t.add_argument("--no-progress", action="store_true")
+
+
+def _add_spot(sub: Subparsers) -> None:
+    sp = sub.add_parser("spot", help="a trained model on new videos' features: spotted intervals")
+    sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
+    sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
+    sp.add_argument("store", help="store to write predictions and intervals to")
+    sp.add_argument("--threshold", type=float, default=0.5)
+    sp.add_argument("--refine", action="store_true", help="refine onsets and offsets")
+
+
+def _add_evaluate(sub: Subparsers) -> None:
+    ev = sub.add_parser("evaluate", help="spot LOSO scores and the baseline; write the report")
+    ev.add_argument("store")
+    ev.add_argument("--model-id", help="default: the store's only trained model")
+    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument(
+        "--baseline-p",
+        type=float,
+        default=0.5,
+        help="baseline threshold: mean + p * (max - mean) per video",
+    )
+    ev.add_argument("--refine", action="store_true", help="refine onsets and offsets")
+
+
+def _add_export(sub: Subparsers) -> None:
+    x = sub.add_parser("export", help="reviewed intervals as CSV or a SAMM workbook")
+    x.add_argument("store", help="store with spotted intervals and verdicts")
+    x.add_argument(
+        "out",
+        help="output file (path or fsspec URI): *.csv, or *.xlsx for a SAMM workbook "
+        "(name it SAMM_LongVideos_V2_Release.xlsx to drop it into a SAMM-layout corpus)",
+    )
+    x.add_argument("--format", choices=("csv", "samm"), help="default: from OUT's suffix")
+    x.add_argument("--model-id", help="default: the store's only model with intervals")
+    x.add_argument("--raw", action="store_true", help="CSV of every verdict (the audit trail)")
+
+
+def _add_review(sub: Subparsers) -> None:
+    r = sub.add_parser("review", help="review spotted intervals in a browser, keep the verdicts")
+    r.add_argument("store", help="store with spotted intervals (from spot or evaluate)")
+    r.add_argument("--model-id", help="default: the store's only model with intervals")
+    r.add_argument(
+        "--manifest", help="store holding the videos table, when not STORE (e.g. spot's INPUT)"
+    )
+    r.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    r.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    r.add_argument(
+        "--token",
+        default=os.environ.get("MESPOT_REVIEW_TOKEN"),
+        help="required for a non-loopback --host (default: $MESPOT_REVIEW_TOKEN, else generated)",
+    )
+    r.add_argument("--annotator", default="", help="default annotator name shown on the page")
+    r.add_argument("--context", type=float, default=0.5, help="seconds shown around an interval")
+    r.add_argument("--frame-width", type=int, default=480, help="frames shrunk to this width")
+
+
+def _add_feedback(sub: Subparsers) -> None:
+    fb = sub.add_parser(
+        "feedback", help="simulate annotators' verdicts fed back into training; plot the effect"
+    )
+    fb.add_argument("store", help="store with features and ground truth (from extract)")
+    fb.add_argument("--labelled", type=int, default=2, help="subjects trained on with ground truth")
+    fb.add_argument("--test", type=int, default=3, help="subjects only evaluated on")
+    fb.add_argument("--rounds", type=int, default=4, help="rounds of review and retraining")
+    fb.add_argument("--per-round", type=int, default=10, help="intervals reviewed per round")
+    fb.add_argument("--seeds", type=int, default=3, help="model seeds 0..S-1")
+    fb.add_argument("--epochs", type=int, default=50)
+    fb.add_argument("--threshold", type=float, default=0.5, help="spotting threshold")
+    fb.add_argument("--no-progress", action="store_true")
+
+
+def _add_demo(sub: Subparsers) -> None:
+    d = sub.add_parser("demo", help="synth, extract (Ray), LOSO train, spot, evaluate")
+    d.add_argument("out", nargs="?", default="mespot-demo", help="output folder")
+    d.add_argument("--subjects", type=int, default=DemoConfig.subjects)
+    d.add_argument("--seconds", type=float, default=DemoConfig.seconds)
+    d.add_argument("--epochs", type=int, default=DemoConfig.epochs)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--executor", choices=("ray", "local"), default="ray")
+    d.add_argument("--no-progress", action="store_true")

@@ -1,0 +1,1 @@
+"""The jobs (extract, ingest, train, spot, evaluate, feedback, demo) and their executors."""

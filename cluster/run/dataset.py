@@ -1,0 +1,72 @@
+"""The windows a store's features offer to learning: LSTM arrays, labels, subjects.
+
+Labels come from ground truth (the ``label`` column, written at extraction) and, when
+verdicts are given, from the annotators' verdicts for videos without ground truth
+(pipeline.core.verdicts.labels_from_verdicts, with the store's coverage rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from cluster.store import paths
+from cluster.store.parquet import read_feature_config, read_table, window_columns
+from cluster.store.store import Store
+from pipeline.core.verdicts import Verdict, labels_from_verdicts
+from pipeline.learn.layout import FeatureLayout, window_arrays
+from pipeline.vision.config import FeatureConfig
+
+
+@dataclass
+class Dataset:
+    """The windows that can be learned from: arrays plus the rows they came from."""
+
+    table: pa.Table  # features rows with a face (the rows of X)
+    X: np.ndarray  # (N, T, F) float32
+    y: np.ndarray  # (N,) int8, -1 where unlabelled
+    subjects: np.ndarray  # (N,) str
+    layout: FeatureLayout
+    config: FeatureConfig  # what the features were made with
+    from_verdicts: np.ndarray | None = None  # (N,) bool: label given by verdicts
+
+    @property
+    def verdict_counts(self) -> tuple[int, int]:
+        """(positive, negative) windows whose label came from verdicts."""
+        if self.from_verdicts is None:
+            return 0, 0
+        y = self.y[self.from_verdicts]
+        return int((y == 1).sum()), int((y == 0).sum())
+
+
+def load_dataset(
+    store: Store, with_magnitude: bool, verdicts: Iterable[Verdict] | None = None
+) -> Dataset:
+    """The windows with a face, labelled from ground truth (and ``verdicts``, when given).
+
+    With ``verdicts``, videos without ground truth (every window's ``label`` null) take
+    their labels from the resolved verdicts (yes -> positive windows, no -> hard
+    negatives, the rest unlabelled); videos with ground truth keep it, whatever was said
+    about them.
+    """
+    table = read_table(store, paths.FEATURES)
+    config = read_feature_config(store)
+    layout = FeatureLayout.from_table(table, config, with_magnitude)
+    X, y, rows = window_arrays(table, layout)
+    used = table.take(pa.array(rows))
+    subjects = np.asarray(used.column("subject").to_pylist(), dtype=object)
+    from_verdicts = None
+    if verdicts is not None:
+        datasets, _, videos, starts, ends = window_columns(used)
+        keys = list(zip(datasets, subjects, videos, strict=True))
+        truth_videos = {k for k, label in zip(keys, y, strict=True) if label >= 0}
+        with_truth = np.fromiter((k in truth_videos for k in keys), bool, len(keys))
+        given = labels_from_verdicts(
+            datasets, subjects, videos, starts, ends, verdicts, config.label_min_coverage
+        )
+        from_verdicts = ~with_truth & (given >= 0)
+        y = np.where(from_verdicts, given, y).astype(np.int8)
+    return Dataset(used, X, y, subjects, layout, config, from_verdicts)

@@ -1,0 +1,142 @@
+"""Where tasks run: in this process (tests, small jobs) or as Ray tasks (the default).
+
+One abstraction for every job that fans out: extraction sends chunks of windows
+(cluster.run.extract), training sends LOSO folds (cluster.run.train). A job hands
+:meth:`run` a function, the arguments every task shares (sent to the workers once) and
+``(key, args)`` per task; it gets back ``(key, result or exception)`` as tasks finish, in
+any order, whichever executor runs them. An exception raised by a task is handed back,
+never raised, so one bad video or fold does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+K = TypeVar("K")
+Outcome = tuple[K, Any]  # (key, result or the exception the task raised)
+EXECUTORS = ("ray", "local")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How each task runs on Ray (ignored in-process).
+
+    ``retries``: times a task is retried when its worker dies (killed by the OS, a node
+    lost); with ``retry_exceptions`` also when the task itself raises. ``gpu_fraction``:
+    the share of a GPU a task asks for when the cluster has GPUs (none otherwise).
+    """
+
+    retries: int = 3
+    retry_exceptions: bool = False
+    gpu_fraction: float = 0.0
+
+
+class LocalExecutor:
+    """Runs tasks one after another in this process."""
+
+    name = "local"
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        tasks: Iterable[tuple[K, tuple]],
+        shared: tuple = (),
+        options: TaskOptions | None = None,
+    ) -> Iterator[Outcome]:
+        for key, args in tasks:
+            try:
+                yield key, fn(*shared, *args)
+            except Exception as e:  # one bad task must not stop the others
+                yield key, e
+
+    def close(self) -> None:
+        pass
+
+
+def connect_ray(address: str | None = None, num_cpus: int | None = None):
+    """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local one.
+
+    Ray >= 2.52 turns token authentication on for the clusters it starts; a driver
+    joining a remote cluster needs its token (RAY_AUTH_TOKEN or ~/.ray/auth_token).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
+    return ray
+
+
+class RayExecutor:
+    """Fans tasks out as Ray tasks (one CPU each), a bounded number in flight at a time."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        self.ray = connect_ray(address, num_cpus)
+        resources = self.ray.cluster_resources()
+        self.gpus = resources.get("GPU", 0)
+        self.max_in_flight = max(2, 2 * int(resources.get("CPU", 1)))
+
+    def _remote(self, fn: Callable[..., Any], options: TaskOptions):
+        return self.ray.remote(
+            num_cpus=1,
+            num_gpus=options.gpu_fraction if self.gpus else 0,
+            max_retries=options.retries,
+            retry_exceptions=options.retry_exceptions,
+        )(fn)
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        tasks: Iterable[tuple[K, tuple]],
+        shared: tuple = (),
+        options: TaskOptions | None = None,
+    ) -> Iterator[Outcome]:
+        ray = self.ray
+        task = self._remote(fn, options or TaskOptions())
+        refs = [ray.put(a) for a in shared]  # sent to the object store once
+        todo = iter(tasks)
+        in_flight: dict = {}
+
+        def submit() -> bool:
+            nxt = next(todo, None)
+            if nxt is None:
+                return False
+            key, args = nxt
+            in_flight[task.remote(*refs, *args)] = key
+            return True
+
+        while len(in_flight) < self.max_in_flight and submit():
+            pass
+        while in_flight:
+            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            key = in_flight.pop(ref)
+            try:
+                yield key, ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                yield key, e.as_instanceof_cause()
+            except ray.exceptions.RayError as e:  # worker died more often than retried
+                yield key, e
+            submit()
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(kind: str, address: str | None = None, num_cpus: int | None = None):
+    """``"local"`` (this process) or ``"ray"`` (the cluster at ``address``, else a local Ray)."""
+    if kind == "local":
+        return LocalExecutor()
+    if kind == "ray":
+        return RayExecutor(address=address, num_cpus=num_cpus)
+    raise ValueError(f"unknown executor {kind!r}; choose from {EXECUTORS}")

@@ -1,0 +1,340 @@
+"""Simulated annotator feedback: does reviewing the model's intervals improve the model?
+
+``mespot feedback STORE`` on a store with features and ground truth. Subjects are split
+(pipeline.learn.simulation.split_subjects) into *labelled*, *feedback* and *test*. Per seed:
+
+1. round 0 trains one SpotterModel on the labelled subjects' ground truth;
+2. each round scores the feedback subjects' windows, spots intervals (cluster.run.spot,
+   greedy NMS at the threshold), and the simulated annotator reviews the K highest-scoring
+   intervals not reviewed yet, answering from the hidden ground truth; each answer is a
+   real pipeline.core.verdicts.Verdict appended to the simulation's own VerdictLog;
+3. the model is retrained on the labelled ground truth plus the verdict labels of the
+   feedback subjects (pipeline.learn.simulation.labels_from_verdicts, as ``mespot train
+   --verdicts``), and evaluated on the test subjects (both TP rules, window AUC).
+
+Plus one reference per seed, trained with the feedback subjects' full ground truth. Fits
+run in this process, one after another. Writes to the store::
+
+    simulations/<id>/seed=<s>/verdicts/...        the simulated verdicts (never verdicts/)
+    reports/<id>/feedback_config.json             the FeedbackConfig
+    reports/<id>/curve.json, report.md, curve.png
+
+``<id>`` = ``feedback-<hash of config, split, labelling rules and features>``: a rerun of the same
+simulation replaces its folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from cluster.run.dataset import Dataset, load_dataset
+from cluster.run.evaluate import ground_truth, video_results
+from cluster.run.spot import spot_table
+from cluster.store import paths
+from cluster.store.parquet import read_table, window_columns, window_predictions
+from cluster.store.store import Store
+from cluster.store.verdict_log import VerdictLog
+from pipeline.core.intervals import Interval
+from pipeline.core.labels import NEGATIVE_MIN_OVERLAP
+from pipeline.core.metrics import RULES, evaluate, roc
+from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts, resolve
+from pipeline.learn.lstm import SpotterModel, limit_threads
+from pipeline.learn.simulation import (
+    ANNOTATOR,
+    FeedbackConfig,
+    Split,
+    annotate,
+    choose_for_review,
+    confirmed,
+    curve_markdown,
+    plot_curve,
+    split_subjects,
+    summarise,
+    summarise_reference,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedbackResult:
+    sim_id: str
+    split: Split
+    rows: list[dict]  # one per seed and round
+    references: list[dict]  # one per seed
+    summary: list[dict]  # one per round: mean ± std over seeds
+    reference: dict
+    stopped: dict[int, str] = field(default_factory=dict)  # seed -> why it stopped early
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        s = self.split
+        out = [
+            f"simulation {self.sim_id}: labelled {', '.join(s.labelled)}; feedback "
+            f"{', '.join(s.feedback)}; test {', '.join(s.test)}",
+            "",
+            *curve_markdown(self.summary, self.reference),
+        ]
+        out += [f"seed {seed}: {why}" for seed, why in sorted(self.stopped.items())]
+        return out
+
+
+@dataclass
+class _Corpus:
+    """What every fit and evaluation of one simulation shares."""
+
+    data: Dataset
+    cols: tuple[np.ndarray, ...]  # datasets, subjects, videos, starts, ends per window
+    videos: pa.Table
+    truth: dict[tuple, list[Interval]]
+    masks: dict[str, np.ndarray]  # labelled / feedback / test -> (N,) bool
+
+    def keys(self, mask: np.ndarray) -> set[tuple]:
+        d, s, v = (c[mask] for c in self.cols[:3])
+        return set(zip(d, s, v, strict=True))
+
+
+def _prepare(store: Store, cfg: FeedbackConfig) -> tuple[_Corpus, Split, str, tuple[str, ...]]:
+    data = load_dataset(store, cfg.with_magnitude)
+    kinds = tuple(data.config.label_kinds)
+    with_truth = sorted(set(data.subjects[data.y >= 0]))
+    without = sorted(set(data.subjects) - set(with_truth))
+    if without:
+        log.warning("subjects without ground truth left out: %s", ", ".join(without))
+    split = split_subjects(with_truth, cfg.labelled, cfg.test)
+    masks = {
+        name: np.isin(data.subjects, list(getattr(split, name)))
+        for name in ("labelled", "feedback", "test")
+    }
+    y = data.y[masks["labelled"]]
+    if not ((y == 1).any() and (y == 0).any()):
+        raise ValueError(
+            f"the labelled subjects {list(split.labelled)} have {int((y == 1).sum())} positive "
+            f"and {int((y == 0).sum())} negative windows: training needs both; "
+            "choose more --labelled subjects"
+        )
+    truth = ground_truth(store, kinds)
+    videos = read_table(store, paths.VIDEOS)
+    corpus = _Corpus(data, window_columns(data.table), videos, truth, masks)
+    if not any(corpus.truth.get(k) for k in corpus.keys(masks["test"])):
+        raise ValueError(
+            f"the test subjects {list(split.test)} have no {'/'.join(kinds)} ground truth: "
+            "recall would be undefined; choose other --test subjects"
+        )
+    rules = {"label_min_coverage": data.config.label_min_coverage, "negative": NEGATIVE_MIN_OVERLAP}
+    blob = json.dumps(
+        {"cfg": cfg.to_dict(), "split": split.to_dict(), "rules": rules}, sort_keys=True
+    )
+    digest = hashlib.sha256(blob.encode() + data.X.tobytes()[: 1 << 20] + data.y.tobytes())
+    return corpus, split, "feedback-" + digest.hexdigest()[:10], kinds
+
+
+def _fit(c: _Corpus, y: np.ndarray, cfg: FeedbackConfig, seed: int) -> SpotterModel:
+    train = y >= 0
+    counts = np.bincount(y[train], minlength=2)
+    if counts.min() == 0:  # _prepare rules this out; verdicts only add labels
+        raise ValueError(f"one-class training data: {counts[0]} negative, {counts[1]} positive")
+    model = SpotterModel.build(c.data.layout, cfg.model_config(seed))
+    model.fit(c.data.X[train], y[train].astype(np.int64))
+    return model
+
+
+def _spots(c: _Corpus, model: SpotterModel, mask: np.ndarray, threshold: float):
+    """(window scores, spotted intervals table) of the windows in ``mask``."""
+    scores = model.predict(c.data.X[mask])
+    rows = c.data.table.filter(pa.array(mask))
+    preds = window_predictions(rows, scores, model.model_id, "none")
+    return scores, spot_table(preds, c.videos, threshold)
+
+
+def _evaluate(c: _Corpus, model: SpotterModel, threshold: float) -> dict:
+    """Spotting on the test subjects against their ground truth: both rules, AUC."""
+    mask = c.masks["test"]
+    scores, intervals = _spots(c, model, mask, threshold)
+    report = evaluate(video_results(intervals, c.videos, c.truth, c.keys(mask)))
+    _, _, auc = roc(scores, c.data.y[mask] == 1)
+    out = {name: report.counts[name].to_dict() for name in RULES}
+    return out | {"auc": auc, "footage": report.footage_fraction, "spots": intervals.num_rows}
+
+
+def _labels(c: _Corpus, verdicts: list[Verdict]) -> np.ndarray:
+    """Labelled subjects' ground truth, feedback subjects' verdict labels, nothing else."""
+    y = np.where(c.masks["labelled"], c.data.y, -1).astype(np.int8)
+    given = labels_from_verdicts(*c.cols, verdicts, c.data.config.label_min_coverage)
+    return np.where(c.masks["feedback"], given, y).astype(np.int8)
+
+
+def _confirmed(c: _Corpus, verdicts: list[Verdict]) -> float | None:
+    yes: dict[tuple, list[Interval]] = {}
+    for key, res in resolve(verdicts).items():
+        if res.label == "yes":
+            yes.setdefault(key.video_key, []).append(key.interval)
+    truth = {k: c.truth.get(k, []) for k in c.keys(c.masks["feedback"])}
+    hit, total = confirmed(truth, yes)
+    return hit / total if total else None
+
+
+def _review(c: _Corpus, model, cfg, vlog: VerdictLog, reviewed: set, round_: int) -> int:
+    """One round of simulated review; returns how many intervals were reviewed."""
+    _, spots = _spots(c, model, c.masks["feedback"], cfg.threshold)
+    candidates = [
+        (
+            IntervalKey(r["dataset"], r["subject"], r["video"], r["start_frame"], r["end_frame"]),
+            r["score"],
+        )
+        for r in spots.to_pylist()
+    ]
+    chosen = choose_for_review(candidates, reviewed, cfg.per_round)
+    for key, score in chosen:
+        vlog.append(
+            Verdict(
+                model_id=model.model_id,
+                dataset=key.dataset,
+                subject=key.subject,
+                video=key.video,
+                start_frame=key.start,
+                end_frame=key.end,
+                verdict=annotate(key.interval, c.truth.get(key.video_key, [])),
+                annotator=ANNOTATOR,
+                score=float(score),
+                note=f"simulated from ground truth, round {round_}",
+            )
+        )
+        reviewed.add(key)
+    return len(chosen)
+
+
+def _row(
+    c: _Corpus, cfg: FeedbackConfig, seed: int, round_: int, verdicts: list[Verdict], t0: float
+) -> tuple[dict, SpotterModel]:
+    """Train on what is known after ``round_`` rounds of review; evaluate on the test subjects."""
+    y = _labels(c, verdicts)
+    model = _fit(c, y, cfg, seed)
+    from_verdicts = c.masks["feedback"] & (y >= 0)
+    row = {
+        "seed": seed,
+        "round": round_,
+        "reviewed": len(verdicts),
+        "yes": sum(v.verdict == "yes" for v in verdicts),
+        "confirmed": _confirmed(c, verdicts),
+        "train_windows": int((y >= 0).sum()),
+        "verdict_positive_windows": int((y[from_verdicts] == 1).sum()),
+        "verdict_negative_windows": int((y[from_verdicts] == 0).sum()),
+        "model_id": model.model_id,
+        **_evaluate(c, model, cfg.threshold),
+    }
+    return row | {"seconds": round(time.perf_counter() - t0, 2)}, model
+
+
+def _simulate_seed(c: _Corpus, cfg: FeedbackConfig, seed: int, vlog: VerdictLog, bar):
+    """Round 0 and up to ``cfg.rounds`` rounds of review; (rows, why it stopped early)."""
+    row, model = _row(c, cfg, seed, 0, [], time.perf_counter())
+    rows = [row]
+    bar.update()
+    reviewed: set[IntervalKey] = set()
+    for r in range(1, cfg.rounds + 1):
+        t0 = time.perf_counter()
+        if not _review(c, model, cfg, vlog, reviewed, r):
+            bar.update(cfg.rounds + 1 - r)
+            return rows, (
+                f"round {r}: no interval left to review (no unreviewed interval scores >= "
+                f"{cfg.threshold} on the feedback subjects); stopped after {r - 1} rounds"
+            )
+        row, model = _row(c, cfg, seed, r, vlog.verdicts(), t0)
+        rows.append(row)
+        bar.update()
+    return rows, None
+
+
+def _reference(c: _Corpus, cfg: FeedbackConfig, seed: int) -> dict:
+    y = np.where(c.masks["labelled"] | c.masks["feedback"], c.data.y, -1).astype(np.int8)
+    model = _fit(c, y, cfg, seed)
+    return {
+        "seed": seed,
+        "train_windows": int((y >= 0).sum()),
+        **_evaluate(c, model, cfg.threshold),
+    }
+
+
+def run_feedback(
+    store: Store, cfg: FeedbackConfig, *, progress: bool = True, threads: int = 1
+) -> FeedbackResult:
+    """The whole simulation (module doc); writes the verdicts and the report to ``store``."""
+    from tqdm.auto import tqdm
+
+    c, split, sim_id, kinds = _prepare(store, cfg)
+    store.check_writable()
+    if store.exists(paths.SIMULATIONS, sim_id):  # a rerun: the same simulation, replaced
+        store.fs.rm(store.path(paths.SIMULATIONS, sim_id), recursive=True)
+    limit_threads(threads)
+    rows, refs, stopped = [], [], {}
+    total = cfg.seeds * (cfg.rounds + 2)
+    with tqdm(total=total, unit="fit", desc="feedback", disable=not progress) as bar:
+        for seed in range(cfg.seeds):
+            vlog = VerdictLog(store, folder=paths.simulation_verdicts(sim_id, seed))
+            seed_rows, why = _simulate_seed(c, cfg, seed, vlog, bar)
+            rows += seed_rows
+            if why:
+                stopped[seed] = why
+                log.warning("seed %d: %s", seed, why)
+            refs.append(_reference(c, cfg, seed))
+            bar.update()
+    result = FeedbackResult(
+        sim_id, split, rows, refs, summarise(rows), summarise_reference(refs), stopped
+    )
+    result.paths = _write(store, cfg, result, kinds)
+    return result
+
+
+def _write(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) -> dict[str, str]:
+    folder = [paths.REPORTS, res.sim_id]
+    s = res.split
+    curve = {
+        "sim_id": res.sim_id,
+        "store": store.uri or store.root,
+        "config": cfg.to_dict(),
+        "split": s.to_dict(),
+        "truth_kinds": list(kinds),
+        "verdicts": paths.simulation_verdicts(res.sim_id, "<s>"),
+        "summary": res.summary,
+        "reference": res.reference,
+        "rows": res.rows,
+        "reference_rows": res.references,
+        "stopped": {str(k): v for k, v in res.stopped.items()},
+    }
+    md = [
+        f"# mespot feedback simulation: {res.sim_id}",
+        "",
+        f"Subjects: labelled {', '.join(s.labelled)} (ground truth used); feedback "
+        f"{', '.join(s.feedback)} (reviewed by a simulated annotator, ground truth hidden); "
+        f"test {', '.join(s.test)} (evaluation only).",
+        "",
+        f"{cfg.seeds} seeds x {cfg.rounds} rounds of {cfg.per_round} reviewed intervals "
+        f"(highest score first, not reviewed before; spotted at threshold {cfg.threshold}); "
+        f"{cfg.epochs} epochs per fit. The annotator says yes when an interval covers >= 80% "
+        f"of a {'/'.join(kinds)} ground-truth movement. Figures on the test subjects, "
+        "mean ± sample std over seeds; 'GT confirmed' is the fraction of the feedback "
+        "subjects' ground truth covered by a yes interval; 'all labelled' trains with the "
+        "feedback subjects' full ground truth.",
+        "",
+        *curve_markdown(res.summary, res.reference),
+    ]
+    md += ["", *(f"- seed {k}: {v}" for k, v in sorted(res.stopped.items()))] if res.stopped else []
+    out = {
+        "config": store.write_json(cfg.to_dict(), *folder, "feedback_config.json"),
+        "curve": store.write_text(json.dumps(curve, indent=2) + "\n", *folder, "curve.json"),
+        "markdown": store.write_text("\n".join(md) + "\n", *folder, "report.md"),
+    }
+    with tempfile.TemporaryDirectory() as d:
+        png = plot_curve(res.summary, res.reference, Path(d) / "curve.png")
+        out["plot"] = store.put_atomic(png.read_bytes(), *folder, "curve.png")
+    return out

@@ -1,0 +1,92 @@
+"""Scheduled ingestion: find new recording sessions under a prefix and extract only those.
+
+A session is a video file or a folder of numbered frames, either directly under the
+source prefix (its subject is its own name) or one level down in a subject folder
+(``SOURCE/<subject>/<session>``). Every run registers what it finds in the store's
+``videos`` manifest as it commits it, skips sessions already committed with the same
+content fingerprint and feature config, and writes a run summary (``runs/<run_id>.json``).
+Safe to run on a schedule: overlapping runs take a lease per video (cluster.run.jobs) and
+commits are idempotent, so no video is extracted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cluster.store import Store
+from pipeline.core.records import Skipped
+from pipeline.datasets import Corpus, read_generic
+from pipeline.vision.frames import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def _kind(fs, path: str, info: dict) -> str | None:
+    """'video', 'frames', 'folder' (may hold sessions) or None (ignored)."""
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith((".", "_")):
+        return None
+    kind = info.get("type")
+    if kind not in ("directory", "file"):  # a symbolic link: fsspec lists it as "other"
+        kind = "directory" if fs.isdir(path) else "file" if fs.isfile(path) else None
+    if kind == "directory":
+        children = [c.rsplit("/", 1)[-1].lower() for c in fs.ls(path, detail=False)]
+        if any(c.endswith(tuple(IMAGE_EXTENSIONS)) for c in children):
+            return "frames"
+        return "folder"
+    if kind == "file" and name.lower().endswith(VIDEO_EXTENSIONS):
+        return "video"
+    return None
+
+
+def discover_sessions(
+    source: str, *, dataset: str = "sessions", fps: float | None = None
+) -> Corpus:
+    """Every session under ``source`` (an fsspec URI), as a Corpus without ground truth."""
+    src = Store.open(source)
+    fs, root = src.fs, src.root
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"ingest source {source}: no such folder or prefix")
+    found: list[tuple[str, str, str]] = []  # (path, kind, subject)
+    for path, info in _entries(fs, root):
+        kind = _kind(fs, path, info)
+        if kind in ("video", "frames"):
+            found.append((path, kind, _stem(path)))
+        elif kind == "folder":
+            for sub, sub_info in _entries(fs, path):
+                sub_kind = _kind(fs, sub, sub_info)
+                if sub_kind in ("video", "frames"):
+                    found.append((sub, sub_kind, path.rsplit("/", 1)[-1]))
+    corpus = Corpus()
+    for path, kind, subject in found:
+        # --fps is for frame folders; a video file carries its own frame rate.
+        rate = fps if kind == "frames" else None
+        try:
+            part = read_generic(path, fs=fs, fps=rate, dataset=dataset, subject=subject)
+        except ValueError as e:  # a frame folder with no fps, a video with no frame rate
+            corpus.skipped.append(Skipped(path, str(e)))
+            continue
+        corpus.videos += part.videos
+        corpus.skipped += part.skipped
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for rec in corpus.videos:
+        if (rec.subject, rec.video) in seen:
+            corpus.skipped.append(
+                Skipped(rec.uri, f"another session of {rec.subject} is named {rec.video}")
+            )
+            continue
+        seen.add((rec.subject, rec.video))
+        unique.append(rec)
+    corpus.videos = unique
+    return corpus
+
+
+def _entries(fs, path: str) -> list[tuple[str, dict]]:
+    return sorted((i["name"].rstrip("/"), i) for i in fs.ls(path, detail=True))
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name

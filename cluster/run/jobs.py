@@ -1,0 +1,101 @@
+"""Units of extraction work: a video job, its chunks of windows, and a chunk's computation.
+
+A video is one job, split into chunks of consecutive windows (frames shared by the
+overlapping windows of a chunk are decoded once). Chunks run anywhere (in-process or as
+Ray tasks, cluster.run.executors); the driver (cluster.run.extract) commits a video when
+all of its chunks are back (cluster.store.commits).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from cluster.store.commits import video_name
+from pipeline.core.records import Annotation, VideoRecord
+from pipeline.core.windows import Window
+from pipeline.vision.config import FeatureConfig
+from pipeline.vision.features import WindowExtractor, WindowResult
+from pipeline.vision.frames import open_frames
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to extract: its record (``uri`` a full fsspec URI), truth and windows."""
+
+    record: VideoRecord
+    annotations: list[Annotation] | None  # None: the video has no ground truth
+    windows: list[Window]
+
+    @property
+    def name(self) -> str:
+        return video_name(self.record)
+
+    def chunks(self, size: int) -> list[list[Window]]:
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1 window, got {size}")
+        return [self.windows[i : i + size] for i in range(0, len(self.windows), size)]
+
+
+def plan_job(
+    record: VideoRecord, annotations: list[Annotation] | None, config: FeatureConfig
+) -> VideoJob:
+    return VideoJob(record, annotations, config.grid(record.fps).windows(record.n_frames))
+
+
+def with_full_uri(record: VideoRecord, fs) -> VideoRecord:
+    """The record with a URI that names its filesystem (workers open it on their own)."""
+    if fs is None or isinstance(fs, LocalFileSystem) or "://" in record.uri:
+        return record
+    return replace(record, uri=fs.unstrip_protocol(record.uri))
+
+
+# --- worker side -------------------------------------------------------------------------
+
+_EXTRACTORS: dict[str, WindowExtractor] = {}
+_LOCAL_COPIES: dict[str, str] = {}
+_COPY_DIR: list[str] = []
+
+
+def extractor_for(config: FeatureConfig) -> WindowExtractor:
+    """One extractor (dlib models, flow state) per config per worker process."""
+    ex = _EXTRACTORS.get(config.config_id)
+    if ex is None:
+        ex = _EXTRACTORS[config.config_id] = WindowExtractor(config)
+    return ex
+
+
+def _local_video(fs, path: str, fingerprint: str) -> str:
+    """A remote video copied once per worker (OpenCV reads only local files)."""
+    key = f"{path}#{fingerprint}"
+    if key not in _LOCAL_COPIES:
+        if not _COPY_DIR:
+            _COPY_DIR.append(tempfile.mkdtemp(prefix="mespot-videos-"))
+            atexit.register(shutil.rmtree, _COPY_DIR[0], True)
+        if len(_LOCAL_COPIES) >= 4:  # keep the few most recent
+            old = _LOCAL_COPIES.pop(next(iter(_LOCAL_COPIES)))
+            os.remove(old)
+        local = os.path.join(_COPY_DIR[0], f"{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
+        fs.get_file(path, local)
+        _LOCAL_COPIES[key] = local
+    return _LOCAL_COPIES[key]
+
+
+def compute_chunk(
+    config: FeatureConfig, record: VideoRecord, windows: Sequence[Window]
+) -> list[WindowResult]:
+    """Features of consecutive ``windows`` of one video (runs in a worker; the executors
+    send ``config``, shared by every chunk of a run, once)."""
+    fs, path = url_to_fs(record.uri)
+    if record.source_kind == "video" and not isinstance(fs, LocalFileSystem):
+        fs, path = LocalFileSystem(), _local_video(fs, path, record.fingerprint)
+    with open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source:
+        return list(extractor_for(config).video(source.read_many, list(windows)))

@@ -1,0 +1,209 @@
+"""Leave-One-Subject-Out training of the LSTM, folds in parallel on Ray (or in-process).
+
+One fold per subject with ground truth: train on every other subject's windows, score
+the held-out subject's windows. With ``use_verdicts`` (``mespot train --verdicts``), videos
+without ground truth are labelled from the annotators' verdicts in the store (see
+:func:`load_dataset`), and subjects labelled that way get folds too.
+
+Folds run on the job's executor (cluster.run.executors): as plain Ray tasks (one CPU
+each, a fraction of a GPU when the cluster has GPUs), retried when they fail, or in this
+process. Plain tasks were chosen over Ray Tune trials and Ray Train's TensorflowTrainer by
+measurement (BENCHMARKS.md, "LOSO training"): they start fastest, and a fold is a small
+single-process Keras fit that needs none of Train's distributed machinery.
+
+The run's model id (``lstm-<hash of config, layout and data>``) names the run's folder
+and its held-out predictions; each saved model records its own id in ``model.json``
+(its recipe plus ``<run id>:<fold>``), which ``mespot spot`` puts on its predictions.
+
+Writes to the store::
+
+    models/<model_id>/fold=<subject>/{model.keras,model.json}   one model per fold
+    models/<model_id>/all/{model.keras,model.json}              trained on every subject
+    predictions/model=<model_id>/part-0.parquet                  schemas.WINDOW_PREDICTIONS
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cluster.run.dataset import Dataset, load_dataset
+from cluster.run.executors import TaskOptions, make_executor
+from cluster.store import paths
+from cluster.store.models import pack_model, unpack_model
+from cluster.store.parquet import window_predictions
+from cluster.store.store import Store
+from cluster.store.verdict_log import VerdictLog
+from pipeline.core.verdicts import Verdict
+from pipeline.learn.layout import FeatureLayout
+from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
+from schemas import WINDOW_PREDICTIONS, conform
+
+log = logging.getLogger(__name__)
+#: A fold is retried this often when it fails (its worker died, or the fit raised).
+FOLD_OPTIONS = TaskOptions(retries=2, retry_exceptions=True)
+
+
+def fit_fold(
+    X: np.ndarray,
+    y: np.ndarray,
+    subjects: np.ndarray,
+    layout: FeatureLayout,
+    cfg: ModelConfig,
+    run_id: str,
+    fold: str | None,
+    threads: int = 1,
+) -> tuple[bytes, np.ndarray, float]:
+    """Train on subjects other than ``fold`` (all when None); score ``fold``'s windows.
+
+    Returns (model archive bytes, held-out scores, seconds). Runs in a worker.
+    """
+    limit_threads(threads)
+    t0 = time.perf_counter()
+    train = (y >= 0) & (subjects != fold) if fold is not None else (y >= 0)
+    model = SpotterModel.build(layout, cfg)
+    model.fit(X[train], y[train].astype(np.int64), data_fingerprint=f"{run_id}:{fold or 'all'}")
+    test = subjects == fold if fold is not None else np.zeros(len(y), bool)
+    scores = model.predict(X[test]) if test.any() else np.zeros(0, np.float32)
+    return pack_model(model), scores, time.perf_counter() - t0
+
+
+@dataclass
+class TrainSummary:
+    model_id: str
+    folds: dict[str, float] = field(default_factory=dict)  # subject -> seconds
+    failed: dict[str, str] = field(default_factory=dict)
+    windows: int = 0
+    positives: int = 0
+    wall_seconds: float = 0.0
+    verdicts: int | None = None  # verdicts read (None: trained without them)
+    verdict_positives: int = 0  # windows labelled positive by verdicts
+    verdict_negatives: int = 0  # windows labelled negative (hard negatives) by verdicts
+
+    def lines(self) -> list[str]:
+        out = [
+            f"model {self.model_id}: {len(self.folds)} LOSO folds on {self.windows} windows "
+            f"({self.positives} positive) in {self.wall_seconds:.1f} s"
+        ]
+        if self.verdicts is not None:
+            out.append(
+                f"  labels from {self.verdicts} verdicts: {self.verdict_positives} positive and "
+                f"{self.verdict_negatives} negative windows of videos without ground truth"
+            )
+        out += [f"  fold {s} failed: {why}" for s, why in self.failed.items()]
+        return out
+
+
+def model_id_for(data: Dataset, cfg: ModelConfig) -> str:
+    blob = json.dumps({"cfg": cfg.to_dict(), "layout": data.layout.to_dict()}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode() + data.X.tobytes()[: 1 << 20] + data.y.tobytes())
+    return "lstm-" + digest.hexdigest()[:10]
+
+
+def _store_verdicts(store: Store) -> list[Verdict]:
+    verdict_log = VerdictLog(store)
+    verdicts = verdict_log.verdicts()
+    if not verdicts:
+        raise ValueError(
+            f"store {store.uri or store.root} has no verdicts (nothing under "
+            f"{verdict_log.folder}/): review spotted intervals first, or train without "
+            "--verdicts"
+        )
+    return verdicts
+
+
+def _labelled_subjects(data: Dataset, store: Store, use_verdicts: bool) -> list[str]:
+    subjects = sorted(set(data.subjects[data.y >= 0]))
+    if len(subjects) < 2:
+        what = "ground truth or verdicts" if use_verdicts else "ground truth"
+        raise ValueError(f"LOSO needs {what} for >= 2 subjects; {store.uri} has {subjects}")
+    return subjects
+
+
+def train_loso(
+    store: Store,
+    cfg: ModelConfig,
+    *,
+    executor: str = "ray",
+    gpu_fraction: float = 0.25,
+    progress: bool = True,
+    use_verdicts: bool = False,
+) -> TrainSummary:
+    """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
+
+    ``use_verdicts``: videos without ground truth are labelled from the store's verdicts
+    (cluster.run.dataset.load_dataset), and subjects labelled that way take part in LOSO
+    like the others.
+    """
+    t0 = time.perf_counter()
+    verdicts = _store_verdicts(store) if use_verdicts else None
+    data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
+    subjects = _labelled_subjects(data, store, use_verdicts)
+    summary = TrainSummary(model_id_for(data, cfg))
+    summary.windows, summary.positives = int((data.y >= 0).sum()), int((data.y == 1).sum())
+    if verdicts is not None:
+        summary.verdicts = len(verdicts)
+        summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
+    scores = _run_folds(
+        store, data, cfg, [*subjects, None], summary, executor, gpu_fraction, progress
+    )
+    store.write_parquet(
+        predictions_table(data, scores, summary.model_id),
+        paths.PREDICTIONS,
+        paths.model_partition(summary.model_id),
+        paths.PART,
+    )
+    summary.wall_seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_folds(
+    store: Store,
+    data: Dataset,
+    cfg: ModelConfig,
+    folds: list[str | None],
+    summary: TrainSummary,
+    executor: str,
+    gpu_fraction: float,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """Fit every fold on the executor; save each model as it comes back; held-out scores."""
+    from tqdm.auto import tqdm
+
+    runner = make_executor(executor)
+    shared = (data.X, data.y, data.subjects, data.layout, cfg, summary.model_id)
+    options = TaskOptions(FOLD_OPTIONS.retries, FOLD_OPTIONS.retry_exceptions, gpu_fraction)
+    scores: dict[str, np.ndarray] = {}
+    with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
+        for fold, out in runner.run(fit_fold, ((f, (f,)) for f in folds), shared, options):
+            bar.update()
+            if isinstance(out, BaseException):
+                summary.failed[fold if fold is not None else "all"] = f"{type(out).__name__}: {out}"
+                continue
+            archive, fold_scores, seconds = out
+            unpack_model(archive, store, *paths.model_folder(summary.model_id, fold))
+            if fold is not None:
+                scores[fold] = fold_scores
+                summary.folds[fold] = round(seconds, 2)
+    runner.close()
+    return scores
+
+
+def predictions_table(data: Dataset, scores: dict[str, np.ndarray], model_id: str) -> pa.Table:
+    """Held-out scores of every fold as schemas.WINDOW_PREDICTIONS rows."""
+    parts = [
+        window_predictions(data.table.filter(pa.array(data.subjects == fold)), s, model_id, fold)
+        for fold, s in scores.items()
+    ]
+    if not parts:
+        return conform([], WINDOW_PREDICTIONS)
+    table = pa.concat_tables(parts)
+    order = pc.sort_indices(table, [("video", "ascending"), ("window", "ascending")])
+    return conform(table.take(order), WINDOW_PREDICTIONS)

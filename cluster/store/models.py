@@ -1,0 +1,91 @@
+"""Models in a store: which model ids it holds, saving a trained model, loading one back.
+
+A model folder (``models/<id>/fold=<subject>/`` or ``models/<id>/all/``) holds
+``model.keras`` and ``model.json`` (pipeline.learn.lstm.SpotterModel.save). Its id names
+its partition in ``predictions`` and ``intervals`` (cluster.store.paths).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+from pathlib import Path
+
+from cluster.store import paths
+from cluster.store.store import Store
+from pipeline.learn.lstm import SpotterModel
+
+MODEL_FILES = ("model.json", "model.keras")
+
+
+def model_ids(store: Store, table: str) -> list[str]:
+    """The model ids with rows in ``table`` (``predictions`` or ``intervals``), sorted."""
+    return sorted({paths.model_of(p) for p in store.find(table)})
+
+
+def trained_model_id(store: Store) -> str:
+    """The store's only model with LOSO predictions (the baseline aside)."""
+    ids = [m for m in model_ids(store, paths.PREDICTIONS) if m != paths.BASELINE_ID]
+    if not ids:
+        raise FileNotFoundError(
+            f"store {store.uri or store.root} has no LOSO predictions: run `mespot train`"
+        )
+    if len(ids) > 1:
+        raise ValueError(f"store holds several models {ids}: choose one with --model-id")
+    return ids[0]
+
+
+def intervals_model_id(store: Store, model_id: str | None = None) -> str:
+    """``model_id`` if it has spotted intervals, else the store's only non-baseline one.
+
+    (The baseline's intervals are chosen only by name, or when they are all there is.)
+    """
+    found = model_ids(store, paths.INTERVALS)
+    where = store.uri or store.root
+    if model_id is not None:
+        if model_id not in found:
+            raise FileNotFoundError(
+                f"store {where} has no intervals of model {model_id!r} (it has {found or 'none'})"
+            )
+        return model_id
+    ids = [m for m in found if m != paths.BASELINE_ID] or found
+    if not ids:
+        raise FileNotFoundError(
+            f"store {where} has no spotted intervals: run `mespot spot` or `mespot evaluate`"
+        )
+    if len(ids) > 1:
+        raise ValueError(
+            f"store {where} holds intervals of several models {ids}: choose one with --model-id"
+        )
+    return ids[0]
+
+
+def pack_model(model: SpotterModel) -> bytes:
+    """A saved model as one tar.gz archive (what a worker sends back to the driver)."""
+    with tempfile.TemporaryDirectory() as d:
+        model.save(Path(d))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for p in sorted(Path(d).iterdir()):
+                tar.add(p, arcname=p.name)
+    return buf.getvalue()
+
+
+def unpack_model(archive: bytes, store: Store, *parts: str) -> None:
+    """Write a :func:`pack_model` archive's files into the store folder ``parts``."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member).read()
+            store.put_atomic(data, *parts, member.name)
+
+
+def load_model(uri: str) -> SpotterModel:
+    """A saved model folder (local path or fsspec URI) loaded into memory."""
+    src = Store.open(uri)
+    if not src.exists("model.json"):
+        raise FileNotFoundError(f"{uri}: no model.json (a model folder from `mespot train`)")
+    with tempfile.TemporaryDirectory() as d:
+        for name in MODEL_FILES:
+            src.fs.get_file(src.path(name), str(Path(d) / name))
+        return SpotterModel.load(Path(d))

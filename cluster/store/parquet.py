@@ -1,0 +1,86 @@
+"""Reading a store's tables and its feature config; building window-prediction rows.
+
+Every table of a store is hive-partitioned Parquet with its key columns also inside the
+files (cluster.store.paths); :func:`read_table` reads one whole. The FeatureConfig the
+store's features were made with is read back typed by :func:`read_feature_config`, the
+one place ``feature_config.json`` is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from cluster.store import paths
+from cluster.store.store import Store
+from pipeline.core.configs import ConfigError
+from pipeline.vision.config import FeatureConfig
+from schemas import WINDOW_PREDICTIONS, conform
+
+
+def read_table(store: Store, name: str) -> pa.Table:
+    """A partitioned table of the store (the key columns are inside the files)."""
+    if not store.exists(name):
+        raise FileNotFoundError(f"store {store.uri or store.root} has no {name}/ table")
+    return ds.dataset(store.path(name), filesystem=store.fs, format="parquet").to_table()
+
+
+def read_feature_config(store: Store) -> FeatureConfig:
+    """The store's ``feature_config.json`` as a FeatureConfig (errors name the file)."""
+    where = store.path(paths.FEATURE_CONFIG)
+    if not store.exists(paths.FEATURE_CONFIG):
+        raise FileNotFoundError(f"{where}: no feature config (run `mespot extract` first)")
+    text = store.read_text(paths.FEATURE_CONFIG)
+    config = FeatureConfig.from_json(text, source=where)
+    stored_id = json.loads(text).get("config_id")
+    if stored_id is not None and stored_id != config.config_id:
+        raise ConfigError(
+            f"{where}: config_id {stored_id} does not match its settings ({config.config_id}); "
+            "the file was edited after extraction"
+        )
+    return config
+
+
+def window_columns(table: pa.Table) -> tuple[np.ndarray, ...]:
+    """(datasets, subjects, videos, starts, ends) of a features table's rows, as arrays."""
+    keys = (
+        np.asarray(table.column(c).to_pylist(), dtype=object)
+        for c in ("dataset", "subject", "video")
+    )
+    spans = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+    return (*keys, *spans)
+
+
+def window_predictions(rows: pa.Table, scores: np.ndarray, model_id: str, fold) -> pa.Table:
+    """schemas.WINDOW_PREDICTIONS rows for ``rows`` of a features table and their scores.
+
+    ``fold`` is one name for all rows or a sequence with one per row.
+    """
+    n = rows.num_rows
+    folds = [fold] * n if isinstance(fold, str) else list(fold)
+    return conform(
+        pa.table(
+            {
+                "model_id": pa.array([model_id] * n, pa.string()),
+                "fold": pa.array(folds, pa.string()),
+                **{c: rows.column(c) for c in ("dataset", "subject", "video", "window")},
+                **{c: rows.column(c) for c in ("start_frame", "end_frame")},
+                "score": pa.array(np.asarray(scores, np.float32)),
+                "label": rows.column("label"),
+            }
+        ),
+        WINDOW_PREDICTIONS,
+    )
+
+
+def write_model_rows(store: Store, table_name: str, model_id: str, table: pa.Table) -> str:
+    """Write one model's ``predictions`` or ``intervals`` partition (replacing it)."""
+    return store.write_parquet(table, table_name, paths.model_partition(model_id), paths.PART)
+
+
+def read_model_rows(store: Store, table_name: str, model_id: str) -> pa.Table:
+    """One model's ``predictions`` or ``intervals`` rows."""
+    return read_table(store, paths.model_table(table_name, model_id))

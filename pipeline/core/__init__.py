@@ -1,0 +1,1 @@
+"""Small types and pure rules: intervals, windows, labels, spotting, metrics, records, verdicts."""

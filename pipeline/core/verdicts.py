@@ -1,0 +1,238 @@
+"""Annotators' verdicts on spotted intervals: the small types and rules, no I/O.
+
+A verdict says whether a spotted interval holds a micro-movement: ``yes``, ``no`` or
+``unsure``, optionally with FACS action units and a note, signed by an annotator and
+timed. Verdicts are an append-only log (``schemas.VERDICTS``): changing one's mind adds a
+newer verdict. How the log becomes labels:
+
+- **resolution** (:func:`resolve`): per interval, each annotator's *latest* verdict counts;
+  the interval is ``yes`` when more annotators say yes than no, ``no`` when more say no
+  than yes, and undecided otherwise (a tie, or only ``unsure``). Undecided intervals teach
+  nothing.
+- **window labels** (:func:`labels_from_verdicts`): each video's ``yes`` and ``no``
+  intervals label its windows by the coverage rule of ``pipeline.core.labels``
+  (``verdict_labels``: ``yes`` -> positive, wholly inside a ``no`` -> hard negative,
+  everything else unlabelled). ``mespot train --verdicts`` and the feedback simulation
+  both label windows with it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from pipeline.core.intervals import Interval
+from pipeline.core.labels import LABEL_MIN_COVERAGE, verdict_labels
+from schemas import VERDICT_VALUES
+
+MAX_NOTE = 2000
+MAX_ANNOTATOR = 64
+
+_AU = r"(?:AU)?[LRBTU]?\d{1,2}[A-E]?"
+_AU_LIST = re.compile(rf"^{_AU}(?:\s*[+,/ ]\s*{_AU})*$", re.IGNORECASE)
+_ANNOTATOR = re.compile(r"^[\w.@' -]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class BadVerdict(ValueError):
+    """A verdict that cannot be stored; the message says which field and why."""
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class IntervalKey:
+    """A reviewed stretch of one video: frames ``start..end`` inclusive."""
+
+    dataset: str
+    subject: str
+    video: str
+    start: int
+    end: int
+
+    @property
+    def video_key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.subject, self.video)
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.start, self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One verdict as given: a row of ``schemas.VERDICTS``."""
+
+    model_id: str
+    dataset: str
+    subject: str
+    video: str
+    start_frame: int
+    end_frame: int
+    verdict: str
+    annotator: str
+    score: float | None = None
+    action_units: str | None = None
+    note: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    verdict_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICT_VALUES:
+            raise BadVerdict(f"verdict must be one of {list(VERDICT_VALUES)}, got {self.verdict!r}")
+        if self.end_frame < self.start_frame or self.start_frame < 0:
+            raise BadVerdict(f"interval {self.start_frame}..{self.end_frame} is not a frame range")
+        if self.created_at.tzinfo is None:
+            raise BadVerdict("created_at must carry a time zone")
+
+    @property
+    def key(self) -> IntervalKey:
+        return IntervalKey(self.dataset, self.subject, self.video, self.start_frame, self.end_frame)
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> Verdict:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictInput:
+    """What an annotator sends: checked, normalised fields (see :func:`parse_verdict`)."""
+
+    verdict: str
+    annotator: str
+    action_units: str | None
+    note: str | None
+
+
+def _text(payload: Mapping, name: str) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadVerdict(f"{name} must be text, got {type(value).__name__}")
+    value = value.strip()
+    return value or None
+
+
+def normalise_action_units(text: str | None) -> str | None:
+    """FACS codes in SAMM's style, ``4+7`` or ``R12+L2``: ``"AU4, au7"`` becomes ``4+7``."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if not _AU_LIST.match(text):
+        raise BadVerdict(f"action_units {text!r} are not FACS codes like '4+7', 'AU4 AU7' or 'R12'")
+    codes = [c for c in re.split(r"[\s+,/]+", text) if c]
+    return "+".join(c[2:].upper() if c[:2].lower() == "au" else c.upper() for c in codes)
+
+
+def parse_verdict(payload: object, *, fields: Iterable[str] = ()) -> VerdictInput:
+    """Check an annotator's verdict payload (a JSON object); raise BadVerdict on any fault.
+
+    Accepted keys: ``verdict`` (yes / no / unsure), ``annotator``, ``action_units``,
+    ``note``, plus ``fields`` (the caller's own, e.g. which interval). Unknown keys are
+    refused so a misspelt field is not silently dropped.
+    """
+    if not isinstance(payload, Mapping):
+        raise BadVerdict(f"a verdict must be a JSON object, got {type(payload).__name__}")
+    known = {"verdict", "annotator", "action_units", "note", *fields}
+    unknown = sorted(set(payload) - known)
+    if unknown:
+        raise BadVerdict(f"unknown fields {unknown}; expected some of {sorted(known)}")
+    verdict = _text(payload, "verdict")
+    if verdict not in VERDICT_VALUES:
+        raise BadVerdict(f"verdict must be one of {list(VERDICT_VALUES)}, got {verdict!r}")
+    annotator = _text(payload, "annotator")
+    if annotator is None:
+        raise BadVerdict("annotator is missing: say who gives the verdict")
+    if len(annotator) > MAX_ANNOTATOR or not _ANNOTATOR.match(annotator):
+        raise BadVerdict(
+            f"annotator {annotator[:80]!r} must be at most {MAX_ANNOTATOR} letters, digits, "
+            "spaces or . @ ' - _"
+        )
+    note = _text(payload, "note")
+    if note is not None:
+        if len(note) > MAX_NOTE:
+            raise BadVerdict(f"note is {len(note)} characters long; at most {MAX_NOTE}")
+        if _CONTROL.search(note):
+            raise BadVerdict("note holds control characters")
+    return VerdictInput(
+        verdict, annotator, normalise_action_units(_text(payload, "action_units")), note
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The resolved state of one interval: its label and each annotator's latest verdict."""
+
+    label: str | None  # "yes" | "no" | None (undecided)
+    latest: dict[str, Verdict]  # annotator -> their latest verdict
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(VERDICT_VALUES, 0)
+        for v in self.latest.values():
+            out[v.verdict] += 1
+        return out
+
+
+def resolve(verdicts: Iterable[Verdict]) -> dict[IntervalKey, Resolution]:
+    """Each interval's label: the majority of the annotators' latest verdicts (module doc)."""
+    latest: dict[IntervalKey, dict[str, Verdict]] = {}
+    for v in verdicts:
+        mine = latest.setdefault(v.key, {})
+        old = mine.get(v.annotator)
+        if old is None or (v.created_at, v.verdict_id) > (old.created_at, old.verdict_id):
+            mine[v.annotator] = v
+    out = {}
+    for key, by in latest.items():
+        yes = sum(v.verdict == "yes" for v in by.values())
+        no = sum(v.verdict == "no" for v in by.values())
+        label = "yes" if yes > no else "no" if no > yes else None
+        out[key] = Resolution(label, by)
+    return out
+
+
+VideoKey = tuple[str, str, str]
+
+
+def labels_from_verdicts(
+    datasets: ArrayLike,
+    subjects: ArrayLike,
+    videos: ArrayLike,
+    starts: ArrayLike,
+    ends: ArrayLike,
+    verdicts: Iterable[Verdict],
+    min_coverage: float = LABEL_MIN_COVERAGE,
+) -> np.ndarray:
+    """Window labels from a verdict log: int8 (N,), 1 / 0 from verdicts, -1 elsewhere.
+
+    The five arrays describe N windows (video key and inclusive frame span). Verdicts on
+    videos that are not among the windows are ignored. ``min_coverage``: the store's
+    ``FeatureConfig.label_min_coverage``. Whether a video's own ground truth
+    should win is the caller's choice (``mespot train --verdicts`` keeps ground truth).
+    """
+    d, s, v = (np.asarray(a, dtype=object) for a in (datasets, subjects, videos))
+    st = np.asarray(starts, np.int64)
+    en = np.asarray(ends, np.int64)
+    if not len(d) == len(s) == len(v) == len(st) == len(en):
+        raise ValueError(
+            f"window arrays differ in length: {len(d)}, {len(s)}, {len(v)}, {len(st)}, {len(en)}"
+        )
+    labels = np.full(len(st), -1, np.int8)
+    by_video: dict[VideoKey, tuple[list[Interval], list[Interval]]] = {}
+    for key, res in resolve(verdicts).items():
+        if res.label is not None:
+            yes, no = by_video.setdefault(key.video_key, ([], []))
+            (yes if res.label == "yes" else no).append(key.interval)
+    for (dataset, subject, video), (yes, no) in sorted(by_video.items()):
+        mask = (d == dataset) & (s == subject) & (v == video)
+        if mask.any():
+            labels[mask] = verdict_labels(st[mask], en[mask], yes, no, min_coverage=min_coverage)
+    return labels

@@ -1,0 +1,1 @@
+"""Learning from window features: feature layout, LSTM, baseline, feedback-simulation rules."""

@@ -1,0 +1,170 @@
+"""What a window's LSTM input is: the feature layout, and the arrays of a features table.
+
+A window of T timesteps (T = W / R: 25 at 200 fps, 15 at 30 fps) becomes a sequence of T
+feature vectors; timestep t holds the HOOF of every region, flattened region-major
+(``region * n_bins + bin``), followed, when ``with_magnitude``, by ``log1p`` of each
+region's mean flow magnitude. A model records the :class:`FeatureLayout` it was trained on
+and refuses features with another one (another frame rate gives another T; another
+feature config gives other numbers), raising :class:`LayoutMismatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core import configs
+from pipeline.vision.config import FeatureConfig
+
+
+class LayoutMismatch(ValueError):
+    """Features do not have the layout a model (or a caller) expects."""
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """The shape and meaning of one window's LSTM input: (n_timesteps, n_features)."""
+
+    n_timesteps: int
+    n_regions: int
+    n_bins: int
+    regions: tuple[str, ...]
+    with_magnitude: bool
+    config_id: str
+
+    def __post_init__(self) -> None:
+        if min(self.n_timesteps, self.n_regions, self.n_bins) < 1:
+            raise ValueError(f"layout sizes must be >= 1: {self}")
+        if len(self.regions) != self.n_regions:
+            raise ValueError(f"{self.n_regions} regions but names {list(self.regions)}")
+
+    @property
+    def n_features(self) -> int:
+        """Features per timestep: regions * bins (+ regions magnitudes)."""
+        return self.n_regions * (self.n_bins + int(self.with_magnitude))
+
+    def describe(self) -> str:
+        mag = " + magnitude" if self.with_magnitude else ""
+        return (
+            f"T={self.n_timesteps} x {self.n_features} features "
+            f"({self.n_regions} regions {','.join(self.regions)} x {self.n_bins} bins{mag}, "
+            f"config {self.config_id})"
+        )
+
+    def check(self, other: FeatureLayout, where: str = "") -> None:
+        """Raise LayoutMismatch unless ``other`` (what was given) equals self (what is expected)."""
+        if other == self:
+            return
+        diffs = [
+            f"{f.name} {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+        prefix = f"{where}: " if where else ""
+        raise LayoutMismatch(
+            f"{prefix}expects {self.describe()}, features have {other.describe()} "
+            f"(differ in {'; '.join(diffs)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return configs.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "") -> FeatureLayout:
+        return configs.from_dict(cls, d, source=source)
+
+    @classmethod
+    def from_table(
+        cls, table: pa.Table, feature_config: FeatureConfig, with_magnitude: bool
+    ) -> FeatureLayout:
+        """The layout of a ``window_features`` table written with ``feature_config``.
+
+        T, regions and bins come from the table and must be the same in every row (tables
+        of videos with other frame rates must be split first), and must agree with the config.
+        """
+        if table.num_rows == 0:
+            raise LayoutMismatch("no windows: an empty table has no layout")
+        sizes = {}
+        for col in ("n_timesteps", "n_regions", "n_bins"):
+            values = pc.unique(table.column(col)).to_pylist()
+            if len(values) != 1:
+                raise LayoutMismatch(
+                    f"{col} differs between windows ({sorted(values)}); "
+                    "split the table by frame rate / feature config first"
+                )
+            sizes[col] = int(values[0])
+        ids = pc.unique(table.column("config_id")).to_pylist()
+        config_id = feature_config.config_id
+        if ids != [config_id]:
+            raise LayoutMismatch(f"table has feature configs {ids}, config file says {config_id}")
+        regions = tuple(feature_config.regions)
+        if sizes["n_regions"] != len(regions) or sizes["n_bins"] != feature_config.n_bins:
+            raise LayoutMismatch(
+                f"table has {sizes['n_regions']} regions x {sizes['n_bins']} bins, "
+                f"config says {list(regions)} x {feature_config.n_bins} bins"
+            )
+        return cls(regions=regions, with_magnitude=with_magnitude, config_id=config_id, **sizes)
+
+
+def face_rows(table: pa.Table, layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw feature blocks of the windows with a face, without Python loops per row.
+
+    Returns (hoof (N, T, R, B) float32, magnitude (N, T, R) float32, rows (N,) int64), where
+    ``rows`` are the indices of those windows in ``table``. Raises LayoutMismatch when the
+    table's T, regions or bins differ from ``layout``.
+    """
+    t, r, b = layout.n_timesteps, layout.n_regions, layout.n_bins
+    mask = table.column("face_found").to_numpy(zero_copy_only=False).astype(bool)
+    rows = np.flatnonzero(mask).astype(np.int64)
+    sub = table.take(pa.array(rows))
+    for col, want in (("n_timesteps", t), ("n_regions", r), ("n_bins", b)):
+        have = sub.column(col).to_numpy(zero_copy_only=False)
+        if np.any(have != want):
+            bad = sorted(set(have[have != want].tolist()))
+            raise LayoutMismatch(f"windows have {col} {bad}, layout expects {want}: {layout}")
+    hoof = _fixed_lists(sub.column("hoof"), t * r * b, "hoof").reshape(-1, t, r, b)
+    mag = _fixed_lists(sub.column("magnitude"), t * r, "magnitude").reshape(-1, t, r)
+    return hoof, mag, rows
+
+
+def _fixed_lists(column: pa.ChunkedArray, length: int, name: str) -> np.ndarray:
+    """A list column whose every row holds ``length`` values, as one (N * length,) array."""
+    arr = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if arr.null_count:
+        raise ValueError(f"{arr.null_count} windows with a face have no {name}")
+    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+    if np.any(lengths != length):
+        raise LayoutMismatch(
+            f"{name} lists of lengths {sorted(set(lengths.tolist()))}, expected {length}"
+        )
+    # list_flatten honours slices/offsets (arr.values would not).
+    values = pc.list_flatten(arr).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return values
+
+
+def window_arrays(
+    table: pa.Table, layout: FeatureLayout
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LSTM inputs of the windows with a face in a ``window_features`` table.
+
+    Returns X float32 (N, T, n_features), y int8 (N,) (1 / 0, -1 where the label is null)
+    and rows int64 (N,), the indices of those windows in ``table``. Magnitudes enter as
+    ``log1p(pixels)``: they span orders of magnitude (noise ~0.01 px, a head turn ~10 px)
+    while the histograms lie in [0, 1].
+    """
+    hoof, mag, rows = face_rows(table, layout)
+    n, t = len(rows), layout.n_timesteps
+    parts = [hoof.reshape(n, t, layout.n_regions * layout.n_bins)]
+    if layout.with_magnitude:
+        parts.append(np.log1p(mag))
+    x = np.concatenate(parts, axis=2).astype(np.float32, copy=False)
+    label = table.column("label").take(pa.array(rows))
+    y = pc.fill_null(pc.cast(label, pa.int8()), -1).to_numpy(zero_copy_only=False)
+    return x, y.astype(np.int8, copy=False), rows

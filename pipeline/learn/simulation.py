@@ -1,0 +1,264 @@
+"""The feedback simulation's rules, no I/O: a simulated annotator, the subject split, summaries.
+
+- Verdicts become window labels in ``pipeline.core.verdicts.labels_from_verdicts``, as for
+  ``mespot train --verdicts``.
+- The simulation (``mespot feedback``, cluster.run.feedback) splits a store's subjects into
+  *labelled* (ground truth used), *feedback* (ground truth hidden; a simulated annotator
+  reviews the model's spotted intervals) and *test* (ground truth used only to evaluate).
+  The annotator reviews the highest-scoring intervals it has not seen yet
+  (:func:`choose_for_review`) and answers from the hidden ground truth (:func:`annotate`):
+  ``yes`` when the interval is a true positive under the paper's coverage rule
+  (``metrics.RULES["coverage"]``: it covers >= 80% of a ground-truth movement), else ``no``.
+- :func:`summarise`, :func:`curve_markdown` and :func:`plot_curve` turn the per-seed rows
+  into mean ± std per round, a table and a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core import configs
+from pipeline.core.intervals import Interval
+from pipeline.core.metrics import RULES
+from pipeline.core.verdicts import IntervalKey
+from pipeline.learn.lstm import CLASS_WEIGHTS, ModelConfig
+
+#: Who signs the simulated verdicts.
+ANNOTATOR = "simulated"
+#: The rule the simulated annotator answers by (the paper's, the one that labels windows).
+ANSWER_RULE = "coverage"
+
+VideoKey = tuple[str, str, str]
+
+
+# --- the simulated annotator ----------------------------------------------------------------
+
+
+def annotate(interval: Interval, truth: Iterable[Interval]) -> str:
+    """The simulated annotator's answer: ``yes`` when ``interval`` is a true positive for a
+    ground-truth movement under the coverage rule (covers >= 80% of it), else ``no``."""
+    rule = RULES[ANSWER_RULE]
+    return "yes" if any(rule.accepts(interval, gt) for gt in truth) else "no"
+
+
+def choose_for_review(
+    candidates: Iterable[tuple[IntervalKey, float]], reviewed: Iterable[IntervalKey], k: int
+) -> list[tuple[IntervalKey, float]]:
+    """The ``k`` highest-scoring (interval, score) candidates not reviewed yet.
+
+    Ties are broken by the interval key (dataset, subject, video, start, end), so the
+    choice does not depend on the candidates' order. An interval counts as reviewed when
+    one with the same frames was (a verdict is keyed by its frames, whichever model spotted
+    it); one that merely overlaps a reviewed interval is new.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    seen = set(reviewed)
+    fresh = {key: score for key, score in candidates if key not in seen}
+    return sorted(fresh.items(), key=lambda ks: (-ks[1], ks[0]))[:k]
+
+
+def confirmed(
+    truth: Mapping[VideoKey, Sequence[Interval]], yes: Mapping[VideoKey, Iterable[Interval]]
+) -> tuple[int, int]:
+    """(ground-truth intervals an accepted interval covers under the coverage rule, total)."""
+    rule = RULES[ANSWER_RULE]
+    hit = total = 0
+    for key, gts in truth.items():
+        mine = list(yes.get(key, ()))
+        total += len(gts)
+        hit += sum(any(rule.accepts(iv, gt) for iv in mine) for gt in gts)
+    return hit, total
+
+
+# --- configuration and subject split --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """A feedback simulation: the subject split, the review budget and the training recipe.
+
+    Subjects with ground truth are sorted; the first ``labelled`` keep their ground truth,
+    the last ``test`` are only evaluated on, the ones between are reviewed. Each of
+    ``seeds`` runs (model seeds 0, 1, ...) trains on the labelled subjects, then for
+    ``rounds`` rounds reviews ``per_round`` intervals spotted at ``threshold`` and retrains.
+    """
+
+    labelled: int = 2
+    test: int = 3
+    rounds: int = 4
+    per_round: int = 10
+    seeds: int = 3
+    epochs: int = 50
+    threshold: float = 0.5
+    class_weight: str = "balanced"
+    with_magnitude: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
+
+    def model_config(self, seed: int) -> ModelConfig:
+        return ModelConfig(
+            epochs=self.epochs,
+            class_weight=self.class_weight,
+            with_magnitude=self.with_magnitude,
+            seed=seed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return configs.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "") -> FeedbackConfig:
+        return configs.from_dict(cls, d, source=source)
+
+
+@dataclass(frozen=True)
+class Split:
+    labelled: tuple[str, ...]
+    feedback: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+
+def split_subjects(subjects: Iterable[str], labelled: int, test: int) -> Split:
+    """Sorted subjects: the first ``labelled``, the last ``test``, feedback in between."""
+    names = sorted(set(subjects))
+    if labelled < 1 or test < 1:
+        raise ValueError(f"need >= 1 labelled and >= 1 test subject, got {labelled}, {test}")
+    if len(names) < labelled + test + 1:
+        raise ValueError(
+            f"{len(names)} subjects with ground truth ({', '.join(names) or 'none'}) are too few "
+            f"for {labelled} labelled + {test} test + at least 1 feedback subject"
+        )
+    return Split(
+        tuple(names[:labelled]), tuple(names[labelled : len(names) - test]), tuple(names[-test:])
+    )
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+#: Figures averaged over seeds, as paths into a row (see cluster.run.feedback).
+FIGURES = (
+    ("reviewed",),
+    ("yes",),
+    ("confirmed",),
+    ("auc",),
+    *((rule, m) for rule in RULES for m in ("recall", "precision", "f1")),
+)
+
+
+def _get(row: Mapping, path: tuple[str, ...]):
+    for p in path:
+        row = row[p]
+    return row
+
+
+def mean_std(values: Iterable[float | None]) -> dict[str, float | int | None]:
+    """Mean and sample standard deviation (0 for one value) of the values that are not None."""
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    if not len(v):
+        return {"mean": None, "std": None, "n": 0}
+    std = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return {"mean": float(v.mean()), "std": std, "n": len(v)}
+
+
+def summarise(rows: Sequence[Mapping]) -> list[dict]:
+    """Per round: mean ± std over the seeds that reached it of every figure in FIGURES."""
+    out = []
+    for r in sorted({row["round"] for row in rows}):
+        mine = [row for row in rows if row["round"] == r]
+        entry: dict[str, Any] = {"round": r, "seeds": len(mine)}
+        for path in FIGURES:
+            entry[".".join(path)] = mean_std(_get(row, path) for row in mine)
+        out.append(entry)
+    return out
+
+
+def summarise_reference(rows: Sequence[Mapping]) -> dict:
+    return {
+        ".".join(path): mean_std(_get(row, path) for row in rows)
+        for path in FIGURES
+        if path[0] in RULES or path == ("auc",)
+    }
+
+
+def _pm(stat: Mapping, digits: int = 3) -> str:
+    if stat["mean"] is None:
+        return "-"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def curve_markdown(summary: Sequence[Mapping], reference: Mapping) -> list[str]:
+    """One table row per round (mean ± std over seeds), then the full-ground-truth row."""
+    rules = list(RULES)
+    head = ["round", "seeds", "reviewed", "yes", "GT confirmed"]
+    head += [f"{m} ({rule})" for rule in rules for m in ("recall", "precision", "F1")] + ["AUC"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in summary:
+        cells = [str(e["round"]), str(e["seeds"])]
+        cells += [_pm(e["reviewed"], 1), _pm(e["yes"], 1), _pm(e["confirmed"])]
+        cells += [_pm(e[f"{rule}.{m}"]) for rule in rules for m in ("recall", "precision", "f1")]
+        cells.append(_pm(e["auc"]))
+        out.append("| " + " | ".join(cells) + " |")
+    if reference:
+        cells = ["all labelled", str(reference["auc"]["n"]), "-", "-", "-"]
+        cells += [_pm(reference[f"{r}.{m}"]) for r in rules for m in ("recall", "precision", "f1")]
+        cells.append(_pm(reference["auc"]))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def plot_curve(
+    summary: Sequence[Mapping],
+    reference: Mapping,
+    path: str | PathLike[str],
+    title: str = "Annotator feedback",
+) -> Path:
+    """Recall and precision on the test subjects vs intervals reviewed, one panel per rule.
+
+    Lines are the mean over seeds, bands mean ± std; dashed lines the reference trained
+    with the feedback subjects' full ground truth.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rules = list(RULES)
+    fig = Figure(figsize=(5 * len(rules), 4), dpi=100)
+    FigureCanvasAgg(fig)
+    x = np.asarray([e["reviewed"]["mean"] for e in summary], np.float64)
+    for i, rule in enumerate(rules):
+        ax = fig.add_subplot(1, len(rules), i + 1)
+        for metric, color in (("recall", "tab:blue"), ("precision", "tab:orange")):
+            stats = [e[f"{rule}.{metric}"] for e in summary]
+            m = np.asarray([s["mean"] for s in stats], np.float64)
+            sd = np.asarray([s["std"] for s in stats], np.float64)
+            ax.plot(x, m, marker="o", color=color, label=metric)
+            ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2, linewidth=0)
+            ref = reference.get(f"{rule}.{metric}", {}).get("mean") if reference else None
+            if ref is not None:
+                ax.axhline(ref, color=color, linestyle="--", linewidth=1, label=f"{metric}, all GT")
+        ax.set(xlabel="intervals reviewed (feedback subjects)", ylim=(0, 1.02))
+        ax.set_ylabel("test subjects: mean ± std over seeds")
+        ax.set_title(f"{title}: rule {rule}", fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", bbox_inches="tight")
+    return out

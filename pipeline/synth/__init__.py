@@ -1,0 +1,1 @@
+"""The synthetic corpus of ``mespot synth``: real faces animated with known movements."""

@@ -1,0 +1,1 @@
+"""From frames to features: frame sources, face and regions, optical flow, HOOF, feature config."""

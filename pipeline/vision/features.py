@@ -1,0 +1,233 @@
+"""Per-window HOOF features of one video: decode -> face -> warp -> flow -> HOOF.
+
+For each window: detect the face and fit landmarks on its first frame, align on the
+eye line, refit and box the regions (pipeline.vision.face), warp only the regions of every
+sampled frame into aligned-face pixels, compute optical flow between consecutive
+sampled frames (R apart) inside each region, and reduce each flow field to a HOOF.
+The result per window is a (T, regions, bins) histogram array and a (T, regions)
+array of mean flow magnitudes.
+
+Frames are decoded once even though windows overlap: a small cache holds the frames
+of the current window that the next window also needs, so memory stays bounded by one
+window whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.core.labels import window_labels
+from pipeline.core.records import Annotation, VideoRecord
+from pipeline.core.windows import Window
+from pipeline.vision.config import FeatureConfig
+from pipeline.vision.face import FaceModel, NoFace, locate_window_face
+from pipeline.vision.flow import make_flow
+from pipeline.vision.frames import FrameError, open_frames
+from pipeline.vision.hoof import hoof_batch
+from schemas import WINDOW_FEATURES, conform
+
+STAGES = ("decode", "detect", "warp", "flow", "hoof")
+
+
+@dataclass
+class StageTimer:
+    """Seconds of CPU (process time) spent per stage."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t0 = time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.process_time() - t0
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Features of one window, or the reason it has none."""
+
+    window: Window
+    hoof: np.ndarray | None  # (T, regions, bins) float32
+    magnitude: np.ndarray | None  # (T, regions) float32
+    skip_reason: str | None = None
+
+    @property
+    def face_found(self) -> bool:
+        return self.hoof is not None
+
+
+class FrameCache:
+    """Decoded frames by index; asks the source only for frames it does not hold."""
+
+    def __init__(self, read_many: Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]):
+        self._read_many = read_many
+        self._frames: dict[int, np.ndarray] = {}
+
+    def get(self, indices: range) -> list[np.ndarray]:
+        missing = [i for i in indices if i not in self._frames]
+        for i, frame in self._read_many(missing):
+            self._frames[i] = frame
+        return [self._frames[i] for i in indices]
+
+    def drop_before(self, index: int) -> None:
+        for i in [i for i in self._frames if i < index]:
+            del self._frames[i]
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+class WindowExtractor:
+    """Extracts window features with one face model and one flow object (reuse per worker)."""
+
+    def __init__(self, config: FeatureConfig, face_model: FaceModel | None = None) -> None:
+        self.config = config
+        self.face_model = face_model or FaceModel(config.detect_max_side, config.detect_upsample)
+        self._flow = make_flow(config.flow, config.dis_preset)
+
+    def window(self, frames: list[np.ndarray], window: Window, timer: StageTimer) -> WindowResult:
+        """Features of ``window`` from its sampled frames (T + 1 grey images)."""
+        cfg = self.config
+        if len(frames) != window.timesteps + 1:
+            raise ValueError(
+                f"window {window.index} needs {window.timesteps + 1} frames, got {len(frames)}"
+            )
+        with timer("detect"):
+            try:
+                face = locate_window_face(
+                    self.face_model,
+                    frames[0],
+                    cfg.regions,
+                    cfg.face_width,
+                    cfg.left_eye_x,
+                    cfg.left_eye_y,
+                )
+            except NoFace as e:
+                return WindowResult(window, None, None, f"frame {window.start}: {e}")
+        # Flow is computed once per frame pair over the union of the regions and each
+        # region's HOOF is read from its part of the field. DIS is local (8 px patches), so
+        # a region's flow is that of its own pixels (tests/test_features.py checks this
+        # against flow on each region's own crop), and one larger image keeps OpenCV's DIS
+        # on its fast path: on crops under ~96 px it is 5-10x slower per pixel.
+        with timer("warp"):
+            crops = [face.alignment.warp(f, face.union) for f in frames]
+        t, r = window.timesteps, len(cfg.regions)
+        with timer("flow"):
+            flows = np.stack([self._flow(crops[k], crops[k + 1]) for k in range(t)])
+        hists = np.zeros((t, r, cfg.n_bins), np.float32)
+        mags = np.zeros((t, r), np.float32)
+        with timer("hoof"):
+            for j, (rows, cols) in enumerate(face.region_slices()):
+                hists[:, j], mags[:, j] = hoof_batch(
+                    flows[:, rows, cols], cfg.n_bins, cfg.normalise
+                )
+        return WindowResult(window, hists, mags)
+
+    def video(
+        self,
+        read_many: Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]],
+        windows: list[Window],
+        timer: StageTimer | None = None,
+    ) -> Iterator[WindowResult]:
+        """Features of each window in turn; a window whose frames fail to decode is flagged."""
+        timer = timer or StageTimer()
+        cache = FrameCache(read_many)
+        for w in sorted(windows, key=lambda w: w.start):
+            try:
+                with timer("decode"):
+                    cache.drop_before(w.start)
+                    frames = cache.get(w.sample_frames())
+            except FrameError as e:
+                yield WindowResult(w, None, None, f"frames unreadable: {e}")
+                continue
+            yield self.window(frames, w, timer)
+
+
+def results_table(
+    record: VideoRecord,
+    results: list[WindowResult],
+    labels: list[bool] | None,
+    config: FeatureConfig,
+) -> pa.Table:
+    """The ``window_features`` table of one video (labels None: video without ground truth)."""
+    n_regions, n_bins = len(config.regions), config.n_bins
+    rows = []
+    for i, res in enumerate(results):
+        w = res.window
+        rows.append(
+            {
+                "dataset": record.dataset,
+                "subject": record.subject,
+                "video": record.video,
+                "window": w.index,
+                "start_frame": w.start,
+                "end_frame": w.end,
+                "start_s": w.start / record.fps,
+                "end_s": w.end / record.fps,
+                "face_found": res.face_found,
+                "skip_reason": res.skip_reason,
+                "n_timesteps": w.timesteps,
+                "n_regions": n_regions,
+                "n_bins": n_bins,
+                "hoof": None if res.hoof is None else res.hoof.ravel(),
+                "magnitude": None if res.magnitude is None else res.magnitude.ravel(),
+                "label": None if labels is None else labels[i],
+                "config_id": config.config_id,
+            }
+        )
+    return conform(rows, WINDOW_FEATURES)
+
+
+def extract_video(
+    record: VideoRecord,
+    annotations: list[Annotation] | None,
+    extractor: WindowExtractor,
+    *,
+    fs=None,
+    timer: StageTimer | None = None,
+    on_window: Callable[[WindowResult], None] | None = None,
+) -> pa.Table:
+    """The ``window_features`` table of one video.
+
+    ``annotations`` None means the video has no ground truth (labels are null); an
+    empty list means it has none of the kinds in ``config.label_kinds`` (all False).
+    Raises FrameError when the video cannot be opened at all; a window whose frames
+    cannot be decoded, or that shows no face, is kept and flagged with the reason.
+    """
+    cfg = extractor.config
+    windows = cfg.grid(record.fps).windows(record.n_frames)
+    results = []
+    with open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source:
+        for res in extractor.video(source.read_many, windows, timer):
+            results.append(res)
+            if on_window is not None:
+                on_window(res)
+    return features_table(record, windows, results, annotations, cfg)
+
+
+def features_table(
+    record: VideoRecord,
+    windows: list[Window],
+    results: list[WindowResult],
+    annotations: list[Annotation] | None,
+    config: FeatureConfig,
+) -> pa.Table:
+    """The video's ``window_features`` table, labelled from its ground truth.
+
+    ``annotations`` None: no ground truth (labels null); [] or only other kinds than
+    ``config.label_kinds``: all windows negative.
+    """
+    labels = None
+    if annotations is not None:
+        truth = [a.interval for a in annotations if a.kind in config.label_kinds]
+        labels = window_labels(windows, truth, config.label_min_coverage)
+    return results_table(record, results, labels, config)

@@ -1,0 +1,330 @@
+"""Annotators' verdicts as training labels (`mespot train --verdicts`) and the simulation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster.cli import main
+from cluster.run.dataset import load_dataset
+from cluster.store import Store
+from cluster.store.verdict_log import VerdictLog
+from pipeline.core.intervals import Interval
+from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts
+from pipeline.learn.simulation import (
+    FeedbackConfig,
+    annotate,
+    choose_for_review,
+    confirmed,
+    mean_std,
+    split_subjects,
+)
+from pipeline.vision.config import FeatureConfig
+from schemas import WINDOW_FEATURES, conform
+
+FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4)
+T, R, B = 3, 2, 4
+N_WINDOWS = 8  # window i spans frames 10 i .. 10 i + 20 (21 frames)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def verdict(subject, start, end, answer, annotator="ann", minutes=0, video=None) -> Verdict:
+    return Verdict(
+        model_id="m",
+        dataset="d",
+        subject=subject,
+        video=video or f"{subject}_1",
+        start_frame=start,
+        end_frame=end,
+        verdict=answer,
+        annotator=annotator,
+        created_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+# Verdicts on video s2_1 (no ground truth), windows [10 i, 10 i + 20]:
+#
+#   frames   0    10   20   30   40   50   60   70   80   90
+#   yes                     [30 ... 45]                        ann: no, then yes (latest wins)
+#   no                                     [60 ....... 80]
+#   tie       [0 .. 20]                                        a1 yes, a2 no: undecided
+#   unsure                                           [75..85]  nothing learned
+#
+# yes: window 3 [30, 50] covers all of it -> 1; windows 1, 2, 4 touch it -> unlabelled.
+# no: window 6 [60, 80] lies wholly inside -> 0; 5 [50, 70] and 7 [70, 90] reach outside
+# it (a movement across its edge is possible) -> unlabelled.
+S2_VERDICTS = [
+    verdict("s2", 30, 45, "no", minutes=0),
+    verdict("s2", 30, 45, "yes", minutes=5),
+    verdict("s2", 60, 80, "no", minutes=1),
+    verdict("s2", 0, 20, "yes", annotator="a1", minutes=2),
+    verdict("s2", 0, 20, "no", annotator="a2", minutes=3),
+    verdict("s2", 75, 85, "unsure", minutes=4),
+]
+S2_WANT = [-1, -1, -1, 1, -1, -1, 0, -1]
+S1_TRUTH = [False, True, False, False, False, False, False, False]
+
+
+def features_rows(subject: str, labels, rng) -> list[dict]:
+    return [
+        {
+            "dataset": "d",
+            "subject": subject,
+            "video": f"{subject}_1",
+            "window": i,
+            "start_frame": 10 * i,
+            "end_frame": 10 * i + 20,
+            "start_s": 0.2 * i,
+            "end_s": 0.2 * i + 0.4,
+            "face_found": True,
+            "skip_reason": None,
+            "n_timesteps": T,
+            "n_regions": R,
+            "n_bins": B,
+            "hoof": rng.random(T * R * B).astype(np.float32),
+            "magnitude": rng.random(T * R).astype(np.float32),
+            "label": labels[i],
+            "config_id": FC.config_id,
+        }
+        for i in range(N_WINDOWS)
+    ]
+
+
+def features_store(root: Path, labels: dict[str, list]) -> Store:
+    """A store with one video of 8 windows per subject, labelled ``labels[subject]``."""
+    st = Store.open(str(root))
+    rng = np.random.default_rng(0)
+    for subject, subject_labels in labels.items():
+        table = conform(features_rows(subject, subject_labels, rng), WINDOW_FEATURES)
+        parts = ("features", "dataset=d", f"subject={subject}", f"video={subject}_1")
+        st.write_parquet(table, *parts, "part-0.parquet")
+    st.write_text(FC.to_json(), "feature_config.json")
+    return st
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    """Features of s1 (ground truth) and s2 (none), 8 windows each; no verdicts yet."""
+    return features_store(tmp_path / "store", {"s1": S1_TRUTH, "s2": [None] * N_WINDOWS})
+
+
+def by_window(data) -> dict[tuple[str, int], int]:
+    windows = data.table.column("window").to_pylist()
+    return {(s, w): int(y) for s, w, y in zip(data.subjects, windows, data.y, strict=True)}
+
+
+# --- verdicts -> labels ----------------------------------------------------------------------
+
+
+def test_labels_from_verdicts_known_answers():
+    n = N_WINDOWS
+    starts, ends = np.arange(n) * 10, np.arange(n) * 10 + 20
+    cols = (["d"] * 2 * n, ["s1"] * n + ["s2"] * n, ["s1_1"] * n + ["s2_1"] * n)
+    other = verdict("s3", 0, 20, "yes")  # a video without windows: ignored
+    y = labels_from_verdicts(*cols, np.tile(starts, 2), np.tile(ends, 2), [*S2_VERDICTS, other])
+    assert y.dtype == np.int8
+    assert y.tolist() == [-1] * n + S2_WANT
+
+
+def test_load_dataset_labels_only_videos_without_ground_truth(store):
+    log = VerdictLog(store)
+    for v in S2_VERDICTS:
+        log.append(v)
+    log.append(verdict("s1", 60, 80, "yes"))  # s1 has ground truth: this must not count
+    plain = by_window(load_dataset(store, True))
+    assert [plain["s1", i] for i in range(N_WINDOWS)] == [int(t) for t in S1_TRUTH]
+    assert [plain["s2", i] for i in range(N_WINDOWS)] == [-1] * N_WINDOWS
+
+    data = load_dataset(store, True, verdicts=log.verdicts())
+    got = by_window(data)
+    assert [got["s1", i] for i in range(N_WINDOWS)] == [int(t) for t in S1_TRUTH]
+    assert [got["s2", i] for i in range(N_WINDOWS)] == S2_WANT
+    assert data.verdict_counts == (1, 1)
+    assert data.from_verdicts.sum() == 2 and set(data.subjects[data.from_verdicts]) == {"s2"}
+
+
+@pytest.mark.slow
+def test_train_with_verdicts_makes_a_fold_of_the_verdict_subject(store, capsys):
+    args = ["train", str(store.root), "--epochs", "1", "--executor", "local", "--no-progress"]
+    assert main(args) == 2  # without verdicts only s1 has labels
+    assert "LOSO needs ground truth for >= 2 subjects" in capsys.readouterr().err
+    log = VerdictLog(store)
+    for v in S2_VERDICTS:
+        log.append(v)
+    assert main([*args, "--verdicts"]) == 0
+    out = capsys.readouterr().out
+    assert "2 LOSO folds on 10 windows (2 positive)" in out
+    assert "labels from 6 verdicts: 1 positive and 1 negative windows" in out
+    (model_dir,) = Path(store.root, "models").iterdir()
+    assert sorted(p.name for p in model_dir.iterdir()) == ["all", "fold=s1", "fold=s2"]
+
+
+def test_train_verdicts_refuses_a_store_without_verdicts(store, capsys):
+    args = ["train", str(store.root), "--verdicts", "--executor", "local", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "has no verdicts" in err and "without --verdicts" in err
+    assert not Path(store.root, "models").exists()
+
+
+# --- the simulated annotator ------------------------------------------------------------------
+
+
+# Coverage rule: an interval is a yes when it holds >= 80% of a ground-truth movement.
+#
+#   frames   0         10        20        30
+#   truth    [0 ..... 9]                              10 frames: needs >= 8 inside
+#   a          [2 .............. 20]                  8 of 10 = 0.8 (inclusive) -> yes
+#   b           [3 ............. 20]                  7 of 10 -> no
+#   truth2                            [25 ... 29]     5 frames: needs >= 4
+#   c                        [20 ..... 28]            4 of 5 -> yes (for truth2)
+#   d                                   [27 .... 35]  3 of 5 -> no
+@pytest.mark.parametrize(
+    ("interval", "answer"),
+    [((2, 20), "yes"), ((3, 20), "no"), ((20, 28), "yes"), ((27, 35), "no"), ((0, 29), "yes")],
+)
+def test_annotator_answers_by_the_coverage_rule(interval, answer):
+    truth = [Interval(0, 9), Interval(25, 29)]
+    assert annotate(Interval(*interval), truth) == answer
+
+
+def test_annotator_says_no_without_ground_truth():
+    assert annotate(Interval(0, 100), []) == "no"
+
+
+def test_review_order_is_by_score_skips_reviewed_and_ties_by_key():
+    def key(video, start):
+        return IntervalKey("d", "s", video, start, start + 20)
+
+    candidates = [(key("v2", 0), 0.9), (key("v1", 40), 0.9), (key("v1", 0), 0.95)]
+    candidates += [(key("v1", 80), 0.2), (key("v3", 0), 0.99)]
+    reviewed = {key("v3", 0)}
+    got = choose_for_review(candidates, reviewed, 3)
+    assert got == [(key("v1", 0), 0.95), (key("v1", 40), 0.9), (key("v2", 0), 0.9)]
+    assert choose_for_review(candidates[::-1], reviewed, 3) == got
+    assert choose_for_review(candidates, reviewed, 10)[-1] == (key("v1", 80), 0.2)
+    assert choose_for_review([], reviewed, 3) == []
+    with pytest.raises(ValueError, match="k must be"):
+        choose_for_review(candidates, reviewed, 0)
+
+
+def test_confirmed_counts_ground_truth_covered_by_a_yes():
+    truth = {("d", "s", "v"): [Interval(0, 9), Interval(25, 29)], ("d", "s", "w"): []}
+    assert confirmed(truth, {}) == (0, 2)
+    assert confirmed(truth, {("d", "s", "v"): [Interval(20, 28)]}) == (1, 2)
+    assert confirmed(truth, {("d", "s", "v"): [Interval(2, 20), Interval(24, 30)]}) == (2, 2)
+
+
+def test_split_config_and_summary_helpers():
+    split = split_subjects(["9", "1", "3", "5", "7", "3"], labelled=2, test=2)
+    assert (split.labelled, split.feedback, split.test) == (("1", "3"), ("5",), ("7", "9"))
+    with pytest.raises(ValueError, match="too few"):
+        split_subjects(["1", "2", "3"], labelled=2, test=1)
+    cfg = FeedbackConfig(labelled=1, test=1, rounds=2, per_round=3, seeds=1, epochs=2)
+    assert FeedbackConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.model_config(4).seed == 4 and cfg.model_config(4).epochs == 2
+    for bad in ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}):
+        with pytest.raises(ValueError):
+            FeedbackConfig(**bad)
+    assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
+    assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_feedback_refuses_too_few_subjects_with_ground_truth(store, capsys):
+    assert main(["feedback", str(store.root), "--labelled", "1", "--test", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "1 subjects with ground truth (s1) are too few" in err
+
+
+def test_feedback_refuses_one_class_labelled_subjects(tmp_path, capsys):
+    labels = {"a": [False] * N_WINDOWS, "b": S1_TRUTH, "c": S1_TRUTH}
+    st = features_store(tmp_path / "store", labels)
+    assert main(["feedback", str(st.root), "--labelled", "1", "--test", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "labelled subjects ['a'] have 0 positive and 8 negative windows" in err
+
+
+# --- the simulation end to end ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_store(tmp_path_factory):
+    """3 subjects x 6 s at 50 fps, 320x240, 2-4 micro-movements each, features extracted."""
+    from pipeline.synth.corpus import SynthConfig, generate_corpus
+
+    root = tmp_path_factory.mktemp("feedback")
+    cfg = SynthConfig(subjects=3, seconds=6, fps=50, width=320, height=240, seed=1)
+    manifest = generate_corpus(
+        root / "corpus", SynthConfig(**{**cfg.to_dict(), "micro_per_10s": 6})
+    )
+    store = root / "store"
+    argv = ["extract", str(root / "corpus"), str(store), "--executor", "local", "--no-progress"]
+    assert main(argv) == 0
+    return store, manifest
+
+
+def report_folder(out: str) -> Path:
+    (line,) = [x for x in out.splitlines() if x.startswith("curve: ")]
+    return Path(line.removeprefix("curve: ")).parent
+
+
+@pytest.mark.slow
+def test_simulation_end_to_end(sim_store, capsys):
+    store, manifest = sim_store
+    k, rounds = 3, 2
+    argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", str(rounds)]
+    argv += ["--per-round", str(k), "--seeds", "1", "--epochs", "2", "--threshold", "0"]
+    assert main([*argv, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "labelled 006; feedback 007; test 008" in out
+
+    report = report_folder(out)
+    sim_id = report.name
+    curve = json.loads((report / "curve.json").read_text())
+    assert [r["reviewed"] for r in curve["rows"]] == [0, k, 2 * k]
+    assert [r["round"] for r in curve["summary"]] == list(range(rounds + 1))
+    assert len(curve["reference_rows"]) == 1 and curve["stopped"] == {}
+    assert curve["split"] == {"labelled": ["006"], "feedback": ["007"], "test": ["008"]}
+    assert json.loads((report / "feedback_config.json").read_text())["per_round"] == k
+    md = (report / "report.md").read_text()
+    assert sum(line.startswith(("| 0 |", "| 1 |", "| 2 |")) for line in md.splitlines()) == 3
+    assert "| all labelled |" in md
+    assert (report / "curve.png").stat().st_size > 1000
+
+    # The verdicts: in the simulation's folder only, one per reviewed interval, each what the
+    # ground truth (the synthetic manifest's micro events, 1-based) says.
+    assert not (store / "verdicts").exists()
+    log = VerdictLog(Store.open(str(store)), folder=f"simulations/{sim_id}/seed=0/verdicts")
+    verdicts = log.verdicts()
+    assert len(verdicts) == 2 * k == len({v.key for v in verdicts})
+    assert {v.subject for v in verdicts} == {"007"} and {v.annotator for v in verdicts} == {
+        "simulated"
+    }
+    for v in verdicts:
+        truth = [
+            Interval(e.onset - 1, e.offset - 1) for e in manifest.events_of(v.video, ("micro",))
+        ]
+        covered = any(
+            min(v.end_frame, t.end) - max(v.start_frame, t.start) + 1 >= 0.8 * t.length
+            for t in truth
+        )
+        assert v.verdict == ("yes" if covered else "no")
+    assert curve["rows"][-1]["yes"] == sum(v.verdict == "yes" for v in verdicts)
+
+
+@pytest.mark.slow
+def test_simulation_stops_when_nothing_is_left_to_review(sim_store, capsys):
+    store, _ = sim_store
+    argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "3"]
+    argv += ["--seeds", "1", "--epochs", "1", "--threshold", "1", "--no-progress"]
+    assert main(argv) == 0  # no window scores 1.0: nothing is ever spotted
+    out = capsys.readouterr().out
+    assert "seed 0: round 1: no interval left to review" in out
+    curve = json.loads((report_folder(out) / "curve.json").read_text())
+    assert [r["round"] for r in curve["rows"]] == [0]
+    assert "stopped after 0 rounds" in curve["stopped"]["0"]
+    assert len(curve["reference_rows"]) == 1

@@ -1,0 +1,137 @@
+"""LOSO training, spotting and evaluation end to end on the tiny corpus."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from cluster.cli import main
+from schemas import SPOTTED_INTERVALS, WINDOW_PREDICTIONS, validate_table
+
+pytestmark = pytest.mark.slow
+
+
+def table(path: Path):
+    return ds.dataset(path, format="parquet").to_table()
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_corpus, tmp_path_factory):
+    store = tmp_path_factory.mktemp("train") / "store"
+    assert (
+        main(["extract", str(tiny_corpus), str(store), "--executor", "local", "--no-progress"]) == 0
+    )
+    assert main(["train", str(store), "--epochs", "2", "--executor", "local", "--no-progress"]) == 0
+    (model_dir,) = (store / "models").iterdir()
+    return store, model_dir.name
+
+
+def test_loso_writes_a_model_per_fold_and_held_out_predictions(trained):
+    store, model_id = trained
+    folds = sorted(p.name for p in (store / "models" / model_id).iterdir())
+    assert folds == ["all", "fold=006", "fold=007"]
+    for f in folds:
+        assert {p.name for p in (store / "models" / model_id / f).iterdir()} == {
+            "model.json",
+            "model.keras",
+        }
+    preds = table(store / "predictions" / f"model={model_id}")
+    validate_table(preds, WINDOW_PREDICTIONS)
+    feats = table(store / "features")
+    assert preds.num_rows == sum(feats.column("face_found").to_pylist())
+    # Every window is scored by the fold that held its subject out.
+    assert preds.column("fold").to_pylist() == preds.column("subject").to_pylist()
+
+
+def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
+    store, model_id = trained
+    assert main(["evaluate", str(store)]) == 0
+    out = capsys.readouterr().out
+    for method in ("LSTM", "baseline"):
+        for rule in ("coverage", "iou"):
+            assert any(method in line and f"| {rule} |" in line for line in out.splitlines())
+    report = store / "reports" / model_id
+    data = json.loads((report / "report.json").read_text())
+    assert data["model_id"] == model_id and set(data["auc"]) == {
+        f"LSTM ({model_id})",
+        "baseline (feature difference)",
+    }
+    assert (report / "roc.png").stat().st_size > 1000
+    assert "| coverage |" in (report / "report.md").read_text()
+    for mid in (model_id, "baseline-moilanen"):
+        validate_table(table(store / "intervals" / f"model={mid}"), SPOTTED_INTERVALS)
+
+
+def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_path, capsys):
+    store, model_id = trained
+    new = tmp_path / "new"
+    shutil.copytree(tiny_corpus / "SAMM_longvideos" / "006_1", new / "session1")
+    feats = tmp_path / "feats"
+    assert (
+        main(
+            ["ingest", str(new), str(feats), "--fps", "50", "--executor", "local", "--no-progress"]
+        )
+        == 0
+    )
+    out = tmp_path / "out"
+    model = store / "models" / model_id / "all"
+    assert main(["spot", str(model), str(feats), str(out), "--threshold", "0.0"]) == 0
+    (intervals_dir,) = (out / "intervals").iterdir()
+    spots = table(intervals_dir)
+    validate_table(spots, SPOTTED_INTERVALS)
+    # threshold 0: every window is a detection; NMS keeps non-overlapping ones.
+    assert spots.num_rows >= 1 and set(spots.column("video").to_pylist()) == {"session1"}
+    assert "intervals spotted" in capsys.readouterr().out
+
+
+def test_spot_refuses_features_of_another_layout(trained, tiny_corpus, tmp_path, capsys):
+    store, model_id = trained
+    feats = tmp_path / "feats6"
+    (tmp_path / "cfg.json").write_text(json.dumps({"n_bins": 6}))
+    args = ["extract", str(tiny_corpus), str(feats), "--config", str(tmp_path / "cfg.json")]
+    assert main([*args, "--executor", "local", "--no-progress"]) == 0
+    model = store / "models" / model_id / "all"
+    assert main(["spot", str(model), str(feats), str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "model" in err and "6" in err
+
+
+def readme_blocks(section: str) -> list[str]:
+    import re
+
+    text = (Path(__file__).parents[3] / "README.md").read_text()
+    body = text.split(section, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", body, flags=re.S)
+
+
+@pytest.mark.parametrize("block", readme_blocks("## Spotted intervals and window scores"))
+def test_readme_interval_examples(block, trained):
+    store, _model_id = trained
+    assert main(["evaluate", str(store)]) == 0
+    lines = block.splitlines()
+    assert lines[0].startswith("STORE = ")
+    scope: dict = {}
+    exec("\n".join([f"STORE = {str(store)!r}", *lines[1:]]), scope)
+    n_intervals = sum(table(p).num_rows for p in (store / "intervals").iterdir())
+    spots, scores = scope["spots"], scope["scores"]
+    assert len(spots) == n_intervals
+    rows = scores.rows() if hasattr(scores, "rows") else scores
+    want = {p.name.split("=", 1)[1]: table(p).num_rows for p in (store / "predictions").iterdir()}
+    assert {r[0]: r[1] for r in rows} == want
+
+
+def test_demo_runs_end_to_end_on_ray(ray_local, tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", str(out), "--subjects", "2", "--seconds", "4", "--epochs", "2", "--no-progress"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    header = "| method | rule | TP | FP | FN | recall | precision | F1 | footage kept | AUC |"
+    assert header in text
+    rows = [line for line in text.splitlines() if line.startswith(("| LSTM", "| baseline"))]
+    assert len(rows) == 4  # two methods x two rules
+    assert (out / "store" / "runs").is_dir() and any((out / "store" / "reports").iterdir())
+    # A second run reuses the corpus and the extracted features.
+    assert main(args) == 0
+    assert "0 videos extracted, 2 already done" in capsys.readouterr().out

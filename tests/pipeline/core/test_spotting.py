@@ -1,0 +1,147 @@
+"""Greedy suppression and refinement on timelines with known answers.
+
+Most tests use seven windows of 10 frames at stride 4 (like the paper's 0.5 s windows at
+0.2 s stride: each overlaps the next two, not the third):
+
+    frames:  0    5    10   15   20   25   30
+    W0       [========]                          0..9
+    W1           [========]                      4..13
+    W2               [========]                  8..17
+    W3                   [========]              12..21
+    W4                       [========]          16..25
+    W5                           [========]      20..29
+    W6                               [========]  24..33
+"""
+
+import numpy as np
+import pytest
+
+from pipeline.core.intervals import Interval, Spot
+from pipeline.core.spotting import frame_scores, refine_spots, spot_intervals
+
+STARTS = np.arange(0, 25, 4)
+ENDS = STARTS + 9
+
+
+def spots(scores, threshold=0.5, starts=STARTS, ends=ENDS):
+    return spot_intervals(starts, ends, np.asarray(scores, dtype=float), threshold)
+
+
+def test_spot_type():
+    s = Spot(3, 12, 0.7)
+    assert s.interval == Interval(3, 12)
+    assert sorted([Spot(5, 6, 0.9), Spot(1, 9, 0.1)])[0].start == 1
+    with pytest.raises(ValueError, match="before its start"):
+        Spot(5, 4, 0.5)
+
+
+#  scores:  W0 .1  W1 .6  W2 .9  W3 .7  W4 .2 ...   threshold .5
+#  detections W1, W2, W3 all overlap W2 (W1 shares 8..13, W3 shares 12..17) -> keep W2
+def test_a_run_of_consecutive_detections_keeps_its_maximum():
+    assert spots([0.1, 0.6, 0.9, 0.7, 0.2, 0.1, 0.1]) == [Spot(8, 17, 0.9)]
+
+
+#  scores:  W0 .8  W1 .6  W2-W4 .1  W5 .7  W6 .9
+#  run A = W0 W1 -> W0;  run B = W5 W6 -> W6;  the runs do not overlap -> two spots
+def test_two_separate_runs_keep_two():
+    assert spots([0.8, 0.6, 0.1, 0.1, 0.1, 0.7, 0.9]) == [Spot(0, 9, 0.8), Spot(24, 33, 0.9)]
+
+
+#  scores:  W0 .9  W1 .8  W2 .7  W3 .6  W4 .55     all detections
+#  W0 suppresses W1, W2 (overlap) but not W3 (12..21 starts after 9);
+#  W3 is then the best left and suppresses W4 -> W0 and W3
+def test_a_long_run_keeps_a_member_that_does_not_overlap_its_maximum():
+    assert spots([0.9, 0.8, 0.7, 0.6, 0.55, 0.1, 0.1]) == [Spot(0, 9, 0.9), Spot(12, 21, 0.6)]
+
+
+#  scores:  W1 .9  W2 .9 (tie) -> the earlier, W1; W3 overlaps W1 at 12..13 -> suppressed
+def test_ties_keep_the_earliest():
+    assert spots([0.1, 0.9, 0.9, 0.8, 0.1, 0.1, 0.1]) == [Spot(4, 13, 0.9)]
+    # The tie is broken by start, not by input order.
+    order = [3, 2, 1, 0, 4, 5, 6]
+    got = spots(
+        np.array([0.1, 0.9, 0.9, 0.8, 0.1, 0.1, 0.1])[order], 0.5, STARTS[order], ENDS[order]
+    )
+    assert got == [Spot(4, 13, 0.9)]
+
+
+#  scores:  W0 .5 (== threshold: a detection)  W3 .49 (below: not)  W6 .8
+def test_threshold_is_inclusive_and_filters():
+    scores = [0.5, 0.1, 0.1, 0.49, 0.1, 0.1, 0.8]
+    assert spots(scores) == [Spot(0, 9, 0.5), Spot(24, 33, 0.8)]
+    assert spots(scores, threshold=0.81) == []
+    assert len(spots(scores, threshold=0.0)) == 3  # every window: W0, W3, W6 kept
+
+
+#  frames:  0    5    10
+#  A        [===]           0..4   .9
+#  B             [===]      5..9   .8   adjacent, no shared frame -> both kept
+#  C            [===]       4..8   .8   shares frame 4 with A -> suppressed
+def test_adjacent_windows_are_not_suppressed_touching_ones_are():
+    assert spot_intervals([0, 5], [4, 9], [0.9, 0.8], 0.5) == [Spot(0, 4, 0.9), Spot(5, 9, 0.8)]
+    assert spot_intervals([0, 4], [4, 8], [0.9, 0.8], 0.5) == [Spot(0, 4, 0.9)]
+
+
+def test_empty_and_bad_input():
+    assert spot_intervals([], [], [], 0.5) == []
+    assert spot_intervals(np.array([], dtype=int), np.array([], dtype=int), [], 0.5) == []
+    with pytest.raises(ValueError, match="same length"):
+        spot_intervals([0, 4], [9], [0.1, 0.2], 0.5)
+    with pytest.raises(ValueError, match="1-D"):
+        spot_intervals([[0]], [[9]], [[0.1]], 0.5)
+    with pytest.raises(ValueError, match="before it starts"):
+        spot_intervals([0, 9], [9, 4], [0.1, 0.2], 0.5)
+    with pytest.raises(ValueError, match="finite"):
+        spot_intervals([0], [9], [np.nan], 0.5)
+    with pytest.raises(ValueError, match="integer"):
+        spot_intervals([0.5], [9.0], [0.7], 0.5)
+
+
+def test_frame_scores_mean_of_covering_windows():
+    #  frames:  0  1  2  3  4  5
+    #  A        [======]           0..2  .2
+    #  B              [======]     2..4  .6      frame 5: no window -> NaN
+    got = frame_scores([0, 2], [2, 4], [0.2, 0.6], n_frames=6)
+    np.testing.assert_allclose(got, [0.2, 0.2, 0.4, 0.6, 0.6, np.nan])
+    with pytest.raises(ValueError, match="within frames"):
+        frame_scores([0], [9], [0.5], n_frames=5)
+
+
+#  scores:  W0 .1  W1 .2  W2 .9  W3 .8  W4 .3  W5 .1  W6 .1     threshold .5
+#  NMS keeps W2 (8..17); its search region is W2 ∪ W3 = 8..21.
+#  frame score (mean of covering windows):
+#    frames   8-9   10-11  12-13  14-15  16-17  18-19  20-21
+#    windows  0,1,2  1,2   1,2,3   2,3   2,3,4   3,4   3,4,5
+#    mean     .40   .55    .63    .85    .67    .55    .40
+#  peak 14 (.85, first of the two); run >= .5 around it: 10..19 -> Spot(10, 19, .9)
+def test_refinement_follows_the_agreeing_windows():
+    scores = [0.1, 0.2, 0.9, 0.8, 0.3, 0.1, 0.1]
+    found = spots(scores)
+    assert found == [Spot(8, 17, 0.9)]
+    assert refine_spots(found, STARTS, ENDS, scores, 0.5) == [Spot(10, 19, 0.9)]
+
+
+#  scores:  W2 .6, every other window .1: no frame's mean reaches .5
+#    frames   8-9  10-11  12-13  14-15  16-17
+#    mean     .27   .35    .27    .35    .27
+#  -> the single frame of maximum mean, the earliest: 10
+def test_refinement_of_a_lone_detection_is_one_frame():
+    scores = [0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1]
+    assert refine_spots(spots(scores), STARTS, ENDS, scores, 0.5) == [Spot(10, 10, 0.6)]
+
+
+#  scores:  W0 .9  W1 .8  W2 .8  W3 .85  W4 .1 ...
+#  NMS keeps W0 (suppresses W1, W2) and W3 (12..21 does not overlap W0).
+#    frames  0-3  4-7  8-9  10-11 12-13 14-15 16-17 18-19
+#    mean    .90  .85  .83   .80   .82   .83   .58   .48
+#  W0: region W0∪W1∪W2 = 0..17, peak 0, run 0..17
+#  W3: region W1∪W2∪W3 = 4..21, peak 4, run 4..17 -> overlaps, one event: keep W0's
+def test_refined_spots_that_overlap_are_suppressed():
+    scores = [0.9, 0.8, 0.8, 0.85, 0.1, 0.1, 0.1]
+    found = spots(scores)
+    assert found == [Spot(0, 9, 0.9), Spot(12, 21, 0.85)]
+    assert refine_spots(found, STARTS, ENDS, scores, 0.5) == [Spot(0, 17, 0.9)]
+
+
+def test_refinement_of_nothing():
+    assert refine_spots([], STARTS, ENDS, np.zeros(7), 0.5) == []

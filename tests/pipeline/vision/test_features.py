@@ -1,0 +1,122 @@
+"""Window features: the union-box flow shortcut, motion where it was put, bad frames."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.core.windows import Window, WindowGrid
+from pipeline.vision.config import FeatureConfig
+from pipeline.vision.face import locate_window_face
+from pipeline.vision.features import FrameCache, StageTimer, WindowExtractor
+from pipeline.vision.frames import FrameError
+from pipeline.vision.hoof import hoof_batch
+
+ASSETS = Path(__file__).resolve().parents[3] / "pipeline" / "assets"
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return WindowExtractor(FeatureConfig())
+
+
+def face_canvas(size=(480, 360)) -> np.ndarray:
+    img = cv2.imread(str(ASSETS / "0-f15-hao-ph.jpg"), cv2.IMREAD_GRAYSCALE)
+    w, h = size
+    canvas = np.full((h, w), 110, np.uint8)
+    face = cv2.resize(img, (h, h), interpolation=cv2.INTER_AREA)
+    x0 = (w - h) // 2
+    canvas[:, x0 : x0 + h] = face
+    return canvas
+
+
+def bump_warp(img: np.ndarray, centre, dy: float, sigma: float) -> np.ndarray:
+    """Move the pixels around ``centre`` by ``dy`` rows (negative = up), smoothly."""
+    h, w = img.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    g = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2))
+    map_y = (ys - dy * g).astype(np.float32)
+    return cv2.remap(img, xs, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def brow_raise_frames(extractor, n=26, apex=13, amp=2.0):
+    """Frames whose eyebrows rise by up to ``amp`` px and fall back, peaking at ``apex``."""
+    base = face_canvas()
+    _, lm = extractor.face_model.find(base)
+    brow = lm[17:27].mean(axis=0)
+    sigma = 0.25 * (lm[16, 0] - lm[0, 0])
+    env = np.clip(1 - np.abs(np.arange(n) - apex) / 6.0, 0, 1)
+    return [bump_warp(base, brow, -amp * e, sigma) for e in env], env
+
+
+def test_union_flow_matches_flow_on_each_region(extractor):
+    frames, _ = brow_raise_frames(extractor)
+    cfg = extractor.config
+    w = Window(0, 0, 25, 1)
+    res = extractor.window(frames, w, StageTimer())
+    face = locate_window_face(extractor.face_model, frames[0], cfg.regions)
+    crops = [face.crops(f) for f in frames]
+    for j in range(len(cfg.regions)):
+        flows = np.stack([extractor._flow(crops[k][j], crops[k + 1][j]) for k in range(25)])
+        hists, mags = hoof_batch(flows, cfg.n_bins)
+        moving = mags > 0.1
+        # Same dominant direction where there is motion; magnitudes agree closely.
+        np.testing.assert_allclose(res.magnitude[:, j], mags, atol=0.05, rtol=0.25)
+        if moving.any():
+            assert np.all(res.hoof[moving, j].argmax(1) == hists[moving].argmax(1))
+
+
+def test_brow_raise_shows_up_in_the_eyebrow_region(extractor):
+    frames, env = brow_raise_frames(extractor, amp=2.0)
+    res = extractor.window(frames, Window(0, 0, 25, 1), StageTimer())
+    assert res.face_found and res.hoof.shape == (25, 3, 8) and res.magnitude.shape == (25, 3)
+    brows, mouth = res.magnitude[:, 0], res.magnitude[:, 1:].max(axis=1)
+    rising = np.diff(env) > 0
+    falling = np.diff(env) < 0
+    # While rising, brow flow points up (bin 2 = 90 degrees); while falling, down (bin 6).
+    assert np.all(res.hoof[rising, 0].argmax(1) == 2)
+    assert np.all(res.hoof[falling, 0].argmax(1) == 6)
+    assert brows[rising | falling].mean() > 4 * mouth.mean()
+    assert brows[~(rising | falling)].max() < 0.1
+
+
+def test_no_face_window_is_flagged(extractor):
+    blank = [np.full((240, 320), 100, np.uint8)] * 26
+    res = extractor.window(blank, Window(3, 40, 65, 1), StageTimer())
+    assert not res.face_found and res.hoof is None
+    assert "frame 40" in res.skip_reason and "no face" in res.skip_reason
+
+
+def test_unreadable_frames_flag_windows_and_the_rest_go_on(extractor):
+    base = face_canvas()
+
+    def read_many(indices):
+        for i in indices:
+            if i == 20:
+                raise FrameError("x/frame_0020.jpg: corrupt")
+            yield i, base
+
+    windows = WindowGrid.from_seconds(30).windows(60)  # 0..15, 6..21, 12..27, 18..33, ...
+    results = list(extractor.video(read_many, windows))
+    bad = [r.window.index for r in results if not r.face_found]
+    assert bad == [1, 2, 3]  # the windows that need frame 20
+    assert all("frame_0020.jpg" in results[i].skip_reason for i in bad)
+    assert len(results) == len(windows)
+
+
+def test_frame_cache_decodes_each_frame_once():
+    calls = []
+
+    def read_many(indices):
+        for i in indices:
+            calls.append(i)
+            yield i, np.zeros((2, 2), np.uint8)
+
+    cache = FrameCache(read_many)
+    for w in WindowGrid.from_seconds(200).windows(400):
+        cache.drop_before(w.start)
+        cache.get(w.sample_frames())
+        # the tail window (off the step grid) may sit beside frames of the last full one
+        assert len(cache) <= 2 * (w.timesteps + 1)
+    assert len(calls) == len(set(calls))
