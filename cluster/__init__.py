@@ -1,1 +1,1 @@
-"""mespot orchestration: CLI, storage, Ray."""
+"""mespot's system: CLI (cli/), stores (store/), jobs and executors (run/), review (review/)."""

@@ -1,1 +1,1 @@
-"""mespot science: frames, faces, flow, HOOF, windows, datasets, synthetic corpus."""
+"""mespot's method, pure computation: core/ types and rules, vision/, datasets/, synth/, learn/."""

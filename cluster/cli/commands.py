@@ -10,8 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-from fsspec.core import url_to_fs
-
 # TensorFlow's C++ start-up chatter (set before any import of it, and inherited by the
 # workers of a Ray started from here).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,7 +22,7 @@ from cluster.run.extract import (
     load_corpus,
     run_extraction,
 )
-from cluster.store import Store, StoreError
+from cluster.store import Store, StoreError, paths
 from pipeline.core.configs import ConfigError
 from pipeline.vision.config import FeatureConfig
 from pipeline.vision.frames import FrameError
@@ -45,7 +43,7 @@ def _feature_config(args) -> FeatureConfig:
 def cmd_synth(args) -> int:
     from tqdm.auto import tqdm
 
-    from pipeline.synth.corpus import SynthConfig, generate_corpus
+    from pipeline.synth.generate import SynthConfig, generate_corpus
 
     cfg = SynthConfig(
         subjects=args.subjects,
@@ -78,7 +76,7 @@ def _run(args, jobs, store, config, skipped) -> int:
         progress=not args.no_progress,
     )
     print("\n".join(summary.lines()))
-    print(f"features: {store.path('features')}  (config {config.config_id})")
+    print(f"features: {store.path(paths.FEATURES)}  (config {config.config_id})")
     return 1 if summary.failed and not summary.done else 0
 
 
@@ -86,15 +84,13 @@ def cmd_extract(args) -> int:
     config = _feature_config(args)
     store = Store.open(args.out)
     store.check_writable()  # one clear error before any work
-    fs, corpus_path = url_to_fs(args.corpus)
-    corpus, with_labels = load_corpus(
-        corpus_path, args.dataset, fps=args.fps, intervals=args.intervals, fs=fs
-    )
+    source = Store.open(args.corpus)
+    corpus, with_labels = load_corpus(source, args.dataset, fps=args.fps, intervals=args.intervals)
     if not corpus.videos:
         reasons = "; ".join(f"{s.what}: {s.reason}" for s in corpus.skipped) or "none found"
         print(f"mespot extract: no readable video in {args.corpus} ({reasons})", file=sys.stderr)
         return 2
-    jobs = corpus_jobs(corpus, config, with_labels, fs=fs)
+    jobs = corpus_jobs(corpus, config, with_labels, source)
     return _run(args, jobs, store, config, corpus.skipped)
 
 
@@ -104,8 +100,9 @@ def cmd_ingest(args) -> int:
     config = _feature_config(args)
     store = Store.open(args.store)
     store.check_writable()
-    corpus = discover_sessions(args.source, dataset=args.dataset_name, fps=args.fps)
-    jobs = corpus_jobs(corpus, config, with_labels=False, fs=Store.open(args.source).fs)
+    source = Store.open(args.source)
+    corpus = discover_sessions(source, dataset=args.dataset_name, fps=args.fps)
+    jobs = corpus_jobs(corpus, config, with_labels=False, source=source)
     print(f"ingest {args.source}: {len(jobs)} sessions found")
     return _run(args, jobs, store, config, corpus.skipped)
 

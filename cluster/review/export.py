@@ -129,7 +129,7 @@ def interval_row(
 
 
 def _videos(store: Store) -> dict[VideoKey, dict]:
-    if not store.exists("videos"):
+    if not store.exists(paths.VIDEOS):
         return {}
     return {
         (r["dataset"], r["subject"], r["video"]): r

@@ -22,7 +22,7 @@ from pipeline.vision.config import FeatureConfig
 
 
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict:
-    from pipeline.synth.corpus import MANIFEST_FILE, SynthConfig, SynthManifest, generate_corpus
+    from pipeline.synth.generate import MANIFEST_FILE, SynthConfig, SynthManifest, generate_corpus
 
     t0 = time.perf_counter()
     timings = {}
@@ -46,9 +46,10 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict:
     t = time.perf_counter()
     store = Store.open(str(out / "store"))
     config = FeatureConfig()
-    data, with_labels = load_corpus(str(corpus), "samm")
+    source = Store.open(str(corpus))
+    data, with_labels = load_corpus(source, "samm")
     executor = make_executor(cfg.executor)
-    jobs = corpus_jobs(data, config, with_labels)
+    jobs = corpus_jobs(data, config, with_labels, source)
     extraction = run_extraction(jobs, store, config, executor, progress=progress)
     timings["extract"] = time.perf_counter() - t
 

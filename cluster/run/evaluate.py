@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.dataset import load_dataset
 from cluster.run.spot import spot_table
+from cluster.run.training_data import load_dataset
 from cluster.store import paths
 from cluster.store.models import trained_model_id
 from cluster.store.parquet import read_model_rows, read_table, window_predictions, write_model_rows

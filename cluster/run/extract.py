@@ -73,17 +73,20 @@ class RunSummary:
 
 
 def load_corpus(
-    path: str,
+    source: Store,
     dataset: str,
     *,
     fps: float | None = None,
     intervals: str | None = None,
-    fs=None,
 ) -> tuple[Corpus, bool]:
-    """Read a corpus: (corpus, whether it carries ground truth)."""
+    """Read the corpus at ``source``: (corpus, whether it carries ground truth).
+
+    ``intervals`` (folder and video datasets) is a CSV on the same filesystem.
+    """
+    path, fs = source.root, source.fs
     if dataset == "samm":
         if fps is None:
-            fps = _synth_fps(path, fs) or 200.0
+            fps = _synth_fps(source) or 200.0
         return read_samm(path, fs=fs, fps=fps), True
     if dataset == "casme2":
         return read_casme2(path, fs=fs, fps=fps or 30.0), True
@@ -93,11 +96,10 @@ def load_corpus(
     raise ValueError(f"unknown dataset {dataset!r}; choose from {DATASETS}")
 
 
-def _synth_fps(path: str, fs) -> float | None:
+def _synth_fps(store: Store) -> float | None:
     """A corpus made by ``mespot synth`` records its frame rate in synth_config.json."""
-    from pipeline.synth.corpus import MANIFEST_FILE, SynthConfig
+    from pipeline.synth.generate import MANIFEST_FILE, SynthConfig
 
-    store = Store(fs, path.rstrip("/")) if fs is not None else Store.open(path)
     if not store.exists(MANIFEST_FILE):
         return None
     where = store.path(MANIFEST_FILE)
@@ -107,8 +109,10 @@ def _synth_fps(path: str, fs) -> float | None:
 
 
 def corpus_jobs(
-    corpus: Corpus, config: FeatureConfig, with_labels: bool, fs=None
+    corpus: Corpus, config: FeatureConfig, with_labels: bool, source: Store | None = None
 ) -> list[VideoJob]:
+    """One job per video of ``corpus`` (read from ``source``), with its truth if labelled."""
+    fs = source.fs if source is not None else None
     by_video = annotations_by_video(corpus)
     jobs = []
     for rec in corpus.videos:

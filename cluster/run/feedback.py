@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cluster.run.dataset import Dataset, load_dataset
 from cluster.run.evaluate import ground_truth, video_results
 from cluster.run.spot import spot_table
+from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
 from cluster.store.parquet import read_table, window_columns, window_predictions
 from cluster.store.store import Store

@@ -41,13 +41,12 @@ def _kind(fs, path: str, info: dict) -> str | None:
 
 
 def discover_sessions(
-    source: str, *, dataset: str = "sessions", fps: float | None = None
+    source: Store, *, dataset: str = "sessions", fps: float | None = None
 ) -> Corpus:
-    """Every session under ``source`` (an fsspec URI), as a Corpus without ground truth."""
-    src = Store.open(source)
-    fs, root = src.fs, src.root
+    """Every session under ``source`` (a folder or prefix), as a Corpus without ground truth."""
+    fs, root = source.fs, source.root
     if not fs.isdir(root):
-        raise FileNotFoundError(f"ingest source {source}: no such folder or prefix")
+        raise FileNotFoundError(f"ingest source {source.uri or root}: no such folder or prefix")
     found: list[tuple[str, str, str]] = []  # (path, kind, subject)
     for path, info in _entries(fs, root):
         kind = _kind(fs, path, info)

@@ -34,8 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.dataset import Dataset, load_dataset
 from cluster.run.executors import TaskOptions, make_executor
+from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
 from cluster.store.models import pack_model, unpack_model
 from cluster.store.parquet import window_predictions
@@ -139,7 +139,7 @@ def train_loso(
     """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
 
     ``use_verdicts``: videos without ground truth are labelled from the store's verdicts
-    (cluster.run.dataset.load_dataset), and subjects labelled that way take part in LOSO
+    (cluster.run.training_data.load_dataset), and subjects labelled that way take part in LOSO
     like the others.
     """
     t0 = time.perf_counter()

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.typing import ArrayLike
 
+from pipeline.core import configs
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import LABEL_MIN_COVERAGE, verdict_labels
 from schemas import VERDICT_VALUES
@@ -97,8 +98,9 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def from_row(cls, row: Mapping) -> Verdict:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+    def from_row(cls, row: Mapping, source: str = "") -> Verdict:
+        """A ``verdicts`` row (other columns, e.g. partition keys, are ignored)."""
+        return configs.from_dict(cls, row, source=source, extra="ignore")
 
 
 @dataclass(frozen=True, slots=True)

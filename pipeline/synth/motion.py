@@ -11,7 +11,7 @@ Gaussian bumps centred on landmarks, canvas pixels) and ``e_k`` its onset -> ape
 offset envelope. To first order the face content at canvas point ``u`` then shows up
 at ``H_i(u + e d(u))``: the bumps move the face by ``d`` and the head moves the result.
 The map is exact as written, so tests can read the displacement back from it
-(``pipeline.synth.render.FrameRenderer`` builds it and renders the frames).
+(``pipeline.synth.renderer.FrameRenderer`` builds it and renders the frames).
 
 Frames are numbered from 1 in events, file names and the sheet, as in SAMM; arrays
 indexed by frame are 0-based (index = number - 1).

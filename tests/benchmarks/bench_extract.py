@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_video(workdir: Path, seconds: float) -> Path:
-    from pipeline.synth.corpus import SynthConfig, generate_corpus
+    from pipeline.synth.generate import SynthConfig, generate_corpus
 
     out = workdir / f"corpus-{int(seconds)}s"
     if not (out / "synth_config.json").exists():

@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_feedback.py --workdir /tmp/mespot-feedback
 
-Synthesizes a corpus (pipeline.synth.corpus; 8 subjects x 60 s at 100 fps, 640x360, by default),
+Synthesizes a corpus (pipeline.synth.generate; 8 subjects x 60 s at 100 fps, 640x360, by default),
 extracts its features (cluster.run.extract, a local Ray by default), then runs the feedback
 simulation (cluster.run.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
 of 10 reviewed intervals, 3 seeds, 50 epochs. The corpus and the features are reused on a
@@ -43,7 +43,7 @@ def main() -> None:
     from cluster.run.feedback import run_feedback
     from cluster.store import Store
     from pipeline.learn.simulation import FeedbackConfig
-    from pipeline.synth.corpus import SynthConfig, generate_corpus
+    from pipeline.synth.generate import SynthConfig, generate_corpus
     from pipeline.vision.config import FeatureConfig
 
     work = Path(args.workdir)
@@ -70,7 +70,7 @@ def main() -> None:
     t = time.perf_counter()
     store = Store.open(str(store_dir))
     config = FeatureConfig()
-    data, with_labels = load_corpus(str(corpus), "samm")
+    data, with_labels = load_corpus(Store.open(str(corpus)), "samm")
     executor = make_executor(args.executor, num_cpus=args.num_cpus)
     summary = run_extraction(
         corpus_jobs(data, config, with_labels), store, config, executor, progress=False

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cluster.cli import main
-from cluster.run.dataset import load_dataset
+from cluster.run.training_data import load_dataset
 from cluster.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
@@ -254,7 +254,7 @@ def test_feedback_refuses_one_class_labelled_subjects(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def sim_store(tmp_path_factory):
     """3 subjects x 6 s at 50 fps, 320x240, 2-4 micro-movements each, features extracted."""
-    from pipeline.synth.corpus import SynthConfig, generate_corpus
+    from pipeline.synth.generate import SynthConfig, generate_corpus
 
     root = tmp_path_factory.mktemp("feedback")
     cfg = SynthConfig(subjects=3, seconds=6, fps=50, width=320, height=240, seed=1)

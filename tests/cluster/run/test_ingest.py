@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 from cluster.run.ingest import discover_sessions
+from cluster.store import Store
 
 DATA = Path(__file__).parents[2] / "data"
 
@@ -15,7 +16,7 @@ def test_discovers_sessions_and_subjects(tiny_corpus, tmp_path):
     (src / "bob_0917").symlink_to(tiny_corpus / "SAMM_longvideos" / "006_1")
     (src / "README.txt").write_text("not a session")
     (src / ".hidden").mkdir()
-    corpus = discover_sessions(str(src), dataset="lab", fps=50)
+    corpus = discover_sessions(Store.open(str(src)), dataset="lab", fps=50)
     found = sorted((v.subject, v.video, v.source_kind) for v in corpus.videos)
     assert found == [("alice", "monday", "video"), ("bob_0917", "bob_0917", "frames")]
     fps = {v.video: v.fps for v in corpus.videos}
@@ -29,7 +30,7 @@ def test_frame_folder_without_fps_is_skipped_with_its_reason(tiny_corpus, tmp_pa
     src.mkdir()
     shutil.copytree(tiny_corpus / "SAMM_longvideos" / "007_1", src / "s1")
     shutil.copy(DATA / "no_face.mp4", src / "clip.mp4")
-    corpus = discover_sessions(str(src))
+    corpus = discover_sessions(Store.open(str(src)))
     assert [v.video for v in corpus.videos] == ["clip"]  # the video knows its frame rate
     (skip,) = corpus.skipped
     assert skip.what.endswith("s1") and "fps is required" in skip.reason

@@ -183,7 +183,7 @@ def test_unreachable_endpoint_is_a_clear_error(s3_server, tiny_corpus, capsys):
 
 def test_overlapping_runs_leave_a_leased_video_alone(store_uri, tiny_corpus):
     store = Store.open(store_uri)
-    corpus, _ = load_corpus(str(tiny_corpus), "samm")
+    corpus, _ = load_corpus(Store.open(str(tiny_corpus)), "samm")
     (record,) = [r for r in corpus.videos if r.video == "006_1"]
     other = Committer(store, FeatureConfig(), "other-run")
     assert other.acquire(record) is None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.synth.corpus import (
+from pipeline.synth.generate import (
     FRAMES_DIR,
     MANIFEST_FILE,
     SHEET_COLUMNS,
@@ -36,7 +36,7 @@ from pipeline.synth.motion import (
     envelope,
     place_events,
 )
-from pipeline.synth.render import MIRROR_68, PHOTOS, base_face, subject_variant
+from pipeline.synth.renderer import MIRROR_68, PHOTOS, base_face, subject_variant
 
 # Busy on purpose: every kind of event shows up in 4 s videos.
 SMALL = SynthConfig(

@@ -13,7 +13,8 @@ The sheet lists micro and macro events only; the JSON lists all of them (the tru
 tests and debugging) and is written last, so its presence marks a finished corpus.
 Everything is a function of the config: the same seed gives the same bytes, and a
 video's content depends only on (seed, subject, video number), not on how many others
-there are. How frames move: ``pipeline.synth.motion``; faces and pixels: ``pipeline.synth.render``.
+there are. How frames move: ``pipeline.synth.motion``; faces and pixels:
+``pipeline.synth.renderer``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pipeline.datasets import (
     samm_workbook,
 )
 from pipeline.synth.motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
-from pipeline.synth.render import BaseFace, FrameRenderer, base_face
+from pipeline.synth.renderer import BaseFace, FrameRenderer, base_face
 
 FRAMES_DIR = "SAMM_longvideos"
 SHEET_FILE = SAMM_WORKBOOK  # the reader (pipeline.datasets) owns the SAMM names
