@@ -62,7 +62,8 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def _run(args, jobs, store, config, skipped) -> int:
+def _run(args, jobs, store, config, corpus):
+    """Extract ``jobs`` on the chosen executor; print and return the run summary."""
     from cluster.run.executors import make_executor
 
     executor = make_executor(args.executor, args.address, args.num_cpus)
@@ -72,12 +73,13 @@ def _run(args, jobs, store, config, skipped) -> int:
         config,
         executor,
         chunk_windows=args.chunk_windows,
-        skipped_inputs=skipped,
+        skipped_inputs=corpus.skipped,
+        notes=getattr(corpus, "notes", ()),
         progress=not args.no_progress,
     )
     print("\n".join(summary.lines()))
     print(f"features: {store.path(paths.FEATURES)}  (config {config.config_id})")
-    return 1 if summary.failed and not summary.done else 0
+    return summary
 
 
 def cmd_extract(args) -> int:
@@ -91,7 +93,8 @@ def cmd_extract(args) -> int:
         print(f"mespot extract: no readable video in {args.corpus} ({reasons})", file=sys.stderr)
         return 2
     jobs = corpus_jobs(corpus, config, with_labels, source)
-    return _run(args, jobs, store, config, corpus.skipped)
+    summary = _run(args, jobs, store, config, corpus)
+    return 1 if summary.failed and not summary.done else 0
 
 
 def cmd_ingest(args) -> int:
@@ -104,7 +107,17 @@ def cmd_ingest(args) -> int:
     corpus = discover_sessions(source, dataset=args.dataset_name, fps=args.fps)
     jobs = corpus_jobs(corpus, config, with_labels=False, source=source)
     print(f"ingest {args.source}: {len(jobs)} sessions found")
-    return _run(args, jobs, store, config, corpus.skipped)
+    summary = _run(args, jobs, store, config, corpus)
+    return ingest_status(summary, found=len(jobs) + len(corpus.skipped))
+
+
+def ingest_status(summary, found: int) -> int:
+    """Exit status of ``mespot ingest`` for a scheduler: 1 when any session failed, or
+    when sessions were found and none could be processed (all skipped); else 0."""
+    usable = summary.done or summary.already_done or summary.truth_updated
+    if summary.failed or (found and not usable and not summary.in_progress_elsewhere):
+        return 1
+    return 0
 
 
 def cmd_train(args) -> int:

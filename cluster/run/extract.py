@@ -47,9 +47,11 @@ class RunSummary:
     executor: str = ""
     done: list[str] = field(default_factory=list)
     already_done: list[str] = field(default_factory=list)
+    truth_updated: list[str] = field(default_factory=list)  # done before; labels rewritten
     in_progress_elsewhere: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     skipped_inputs: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)  # kept, but worth a look
     windows: int = 0
     windows_without_face: int = 0
     video_seconds: float = 0.0
@@ -66,9 +68,16 @@ class RunSummary:
             f"({self.windows_without_face} without a face); {self.wall_seconds:.1f} s for "
             f"{self.video_seconds:.1f} s of video"
         ]
+        if self.truth_updated:
+            out.append(
+                f"  ground truth changed for {len(self.truth_updated)} videos already done: "
+                "annotations and labels rewritten, features kept"
+            )
+        out += [f"  truth updated {v}" for v in self.truth_updated]
         out += [f"  failed {v}: {why}" for v, why in self.failed.items()]
         out += [f"  busy {v}: leased by {who}" for v, who in self.in_progress_elsewhere.items()]
         out += [f"  skipped {s['what']}: {s['reason']}" for s in self.skipped_inputs]
+        out += [f"  note {s['what']}: {s['reason']}" for s in self.notes]
         return out
 
 
@@ -140,7 +149,10 @@ def _claim(jobs: list[VideoJob], committer: Committer, summary: RunSummary) -> l
     todo: list[VideoJob] = []
     for job in jobs:
         if committer.is_done(job.record):
-            summary.already_done.append(job.name)
+            if committer.refresh_truth(job.record, job.annotations):
+                summary.truth_updated.append(job.name)
+            else:
+                summary.already_done.append(job.name)
             continue
         holder = committer.acquire(job.record)
         if holder is not None:
@@ -159,6 +171,7 @@ def run_extraction(
     *,
     chunk_windows: int = CHUNK_WINDOWS,
     skipped_inputs: Iterable = (),
+    notes: Iterable = (),
     progress: bool = True,
     run_id: str | None = None,
 ) -> RunSummary:
@@ -167,6 +180,7 @@ def run_extraction(
     store.clean_tmp()
     summary = RunSummary(run_id or new_run_id(), executor.name)
     summary.skipped_inputs = [{"what": s.what, "reason": s.reason} for s in skipped_inputs]
+    summary.notes = [{"what": s.what, "reason": s.reason} for s in notes]
     committer = Committer(store, config, summary.run_id)
     todo = _claim(jobs, committer, summary)
     t0 = time.perf_counter()
@@ -204,9 +218,11 @@ class _Progress:
                 self._renew_leases()
                 if self._take(self.jobs[name], out):
                     bar.set_postfix_str(f"{len(self.summary.done)}/{len(self.todo)} videos")
-        for job in self.todo:  # videos without any window (shorter than one window)
+        for job in self.todo:  # videos shorter than one window: committed, listed as skipped
             if not job.windows and job.name not in self.summary.failed:
                 _commit(self.committer, job, [], self.summary)
+                self.summary.done.remove(job.name)
+                self.summary.skipped_inputs.append({"what": job.name, "reason": _too_short(job)})
 
     def _renew_leases(self) -> None:
         if time.monotonic() - self.renewed > LEASE_TTL_S / 3:
@@ -231,6 +247,14 @@ class _Progress:
             return False
         _commit(self.committer, job, self.parts.pop(job.name), self.summary)
         return True
+
+
+def _too_short(job: VideoJob) -> str:
+    r = job.record
+    return (
+        f"shorter than one window: {r.n_frames} frames at {r.fps:g} fps, a window spans "
+        f"{job.span + 1} frames; no features"
+    )
 
 
 def _commit(

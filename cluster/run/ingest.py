@@ -47,18 +47,8 @@ def discover_sessions(
     fs, root = source.fs, source.root
     if not fs.isdir(root):
         raise FileNotFoundError(f"ingest source {source.uri or root}: no such folder or prefix")
-    found: list[tuple[str, str, str]] = []  # (path, kind, subject)
-    for path, info in _entries(fs, root):
-        kind = _kind(fs, path, info)
-        if kind in ("video", "frames"):
-            found.append((path, kind, _stem(path)))
-        elif kind == "folder":
-            for sub, sub_info in _entries(fs, path):
-                sub_kind = _kind(fs, sub, sub_info)
-                if sub_kind in ("video", "frames"):
-                    found.append((sub, sub_kind, path.rsplit("/", 1)[-1]))
     corpus = Corpus()
-    for path, kind, subject in found:
+    for path, kind, subject in _find_sessions(fs, root, corpus.skipped):
         # --fps is for frame folders; a video file carries its own frame rate.
         rate = fps if kind == "frames" else None
         try:
@@ -80,6 +70,27 @@ def discover_sessions(
         unique.append(rec)
     corpus.videos = unique
     return corpus
+
+
+def _find_sessions(fs, root: str, skipped: list[Skipped]) -> list[tuple[str, str, str]]:
+    """(path, kind, subject) of every session; empty folders are listed in ``skipped``."""
+    found: list[tuple[str, str, str]] = []
+    for path, info in _entries(fs, root):
+        kind = _kind(fs, path, info)
+        if kind in ("video", "frames"):
+            found.append((path, kind, _stem(path)))
+        elif kind == "folder":
+            mine = []
+            for sub, sub_info in _entries(fs, path):
+                sub_kind = _kind(fs, sub, sub_info)
+                if sub_kind in ("video", "frames"):
+                    mine.append((sub, sub_kind, path.rsplit("/", 1)[-1]))
+                elif sub_kind == "folder":
+                    skipped.append(Skipped(sub, "empty session folder: no frames or video in it"))
+            if not mine and not any(s.what.startswith(path + "/") for s in skipped):
+                skipped.append(Skipped(path, "empty folder: no session (frames or video) in it"))
+            found += mine
+    return found
 
 
 def _entries(fs, path: str) -> list[tuple[str, dict]]:

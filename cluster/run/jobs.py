@@ -34,6 +34,7 @@ class VideoJob:
     record: VideoRecord
     annotations: list[Annotation] | None  # None: the video has no ground truth
     windows: list[Window]
+    span: int = 0  # frame intervals one window spans (its frames: span + 1)
 
     @property
     def name(self) -> str:
@@ -48,7 +49,8 @@ class VideoJob:
 def plan_job(
     record: VideoRecord, annotations: list[Annotation] | None, config: FeatureConfig
 ) -> VideoJob:
-    return VideoJob(record, annotations, config.grid(record.fps).windows(record.n_frames))
+    grid = config.grid(record.fps)
+    return VideoJob(record, annotations, grid.windows(record.n_frames), grid.span)
 
 
 def with_full_uri(record: VideoRecord, fs) -> VideoRecord:

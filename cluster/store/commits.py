@@ -12,13 +12,17 @@ and when it is finished, committed:
 
 Each file is written atomically and always at the same path, so redoing a video
 replaces it: a run killed anywhere, then run again, ends with exactly one copy of every
-window. A video whose commit marker matches its fingerprint and config is skipped.
+window. A video whose commit marker matches its fingerprint and config is not extracted
+again; when the run brings other ground truth than the marker records (a corrected or
+added annotation), only its ``annotations`` and the ``label`` column of its features are
+rewritten (:meth:`Committer.refresh_truth`): labels depend on nothing else.
 Overlapping runs take a lease per video (``_leases/D/S/V.json``, created exclusively) so
 two runs never extract the same video at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -31,7 +35,7 @@ from cluster.store.store import Store
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
 from pipeline.vision.config import FeatureConfig
-from pipeline.vision.features import WindowResult, features_table
+from pipeline.vision.features import WindowResult, features_table, relabel
 from schemas import ANNOTATIONS, VIDEOS, conform
 
 #: A lease not renewed for this long is taken to be held by a dead run. Running drivers
@@ -57,6 +61,14 @@ def _lease_parts(record: VideoRecord) -> list[str]:
     return paths.video_file(paths.LEASES, record.dataset, record.subject, record.video)
 
 
+def truth_fingerprint(annotations: list[Annotation] | None) -> str:
+    """A short hash of a video's ground truth (``"none"``: the video has none)."""
+    if annotations is None:
+        return "none"
+    rows = sorted(json.dumps(a.to_dict(), sort_keys=True) for a in annotations)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
 def _stale(lease: dict) -> bool:
     if lease.get("expires_at", 0) <= time.time():
         return True
@@ -79,6 +91,7 @@ class Committer:
 
     def __init__(self, store: Store, config: FeatureConfig, run_id: str) -> None:
         self.store, self.config, self.run_id = store, config, run_id
+        self._tombstones: dict[str, list[str]] = {}  # video name -> tombstones we made
 
     def marker(self, record: VideoRecord) -> dict | None:
         parts = _marker_parts(record)
@@ -125,6 +138,7 @@ class Committer:
             ]
             if not self.store.create_exclusive(self._lease_body(0), *tomb):
                 return "a concurrent run (lease contended)"
+            self._tombstones.setdefault(video_name(record), []).append(tomb)
             self.store.remove(*parts)
         return "a concurrent run (lease contended)"
 
@@ -141,15 +155,52 @@ class Committer:
             return
         if held.get("run_id") == self.run_id:
             self.store.remove(*parts)
+            # The tombstones of leases we broke kept two runs from breaking the same one;
+            # once our own lease is gone they guard nothing.
+            for tomb in self._tombstones.pop(video_name(record), []):
+                self.store.remove(*tomb)
 
     def register(self, record: VideoRecord, annotations: list[Annotation] | None) -> None:
         """Put the video (and its ground truth) in the manifest before extracting it."""
         part = partition(record)
         videos = conform([record.to_dict()], VIDEOS)
         self.store.write_parquet(videos, paths.VIDEOS, *part, paths.PART)
+        self._write_annotations(record, annotations)
+
+    def _write_annotations(self, record: VideoRecord, annotations: list[Annotation] | None):
         if annotations is not None:
             ann = conform([a.to_dict() for a in annotations], ANNOTATIONS)
-            self.store.write_parquet(ann, paths.ANNOTATIONS, *part, paths.PART)
+            self.store.write_parquet(ann, paths.ANNOTATIONS, *partition(record), paths.PART)
+
+    def _stored_truth(self, record: VideoRecord, marker: dict) -> str:
+        """The truth fingerprint of a committed video (stores older than the field: from
+        its annotations partition)."""
+        if "truth" in marker:
+            return marker["truth"]
+        parts = [paths.ANNOTATIONS, *partition(record), paths.PART]
+        if not self.store.exists(*parts):
+            return truth_fingerprint(None)
+        rows = self.store.read_parquet(*parts).to_pylist()
+        return truth_fingerprint([Annotation.from_dict(r) for r in rows])
+
+    def refresh_truth(self, record: VideoRecord, annotations: list[Annotation] | None) -> bool:
+        """Bring a committed video's ground truth and labels in line with ``annotations``.
+
+        Returns True when they changed (annotations and the features' labels rewritten,
+        features kept). A run without ground truth (None) changes nothing.
+        """
+        marker = self.marker(record)
+        if annotations is None or marker is None:
+            return False
+        new = truth_fingerprint(annotations)
+        if self._stored_truth(record, marker) == new:
+            return False
+        self._write_annotations(record, annotations)
+        feats = [paths.FEATURES, *partition(record), paths.PART]
+        table = relabel(self.store.read_parquet(*feats), annotations, self.config)
+        self.store.write_parquet(table, *feats)
+        self.store.write_json({**marker, "truth": new}, *_marker_parts(record))
+        return True
 
     def commit(
         self,
@@ -174,6 +225,7 @@ class Committer:
                 "fingerprint": record.fingerprint,
                 "config_id": self.config.config_id,
                 "windows": table.num_rows,
+                "truth": truth_fingerprint(annotations),
                 "run_id": self.run_id,
                 "committed_at": time.time(),
             },

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipeline.core.labels import window_labels
+from pipeline.core.labels import covering, window_labels
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
 from pipeline.vision.config import FeatureConfig
@@ -231,3 +231,22 @@ def features_table(
         truth = [a.interval for a in annotations if a.kind in config.label_kinds]
         labels = window_labels(windows, truth, config.label_min_coverage)
     return results_table(record, results, labels, config)
+
+
+def relabel(
+    table: pa.Table, annotations: list[Annotation] | None, config: FeatureConfig
+) -> pa.Table:
+    """A video's ``window_features`` table with its ``label`` column recomputed from
+    ``annotations`` (same rule as :func:`features_table`); every other column kept.
+
+    Labels depend on the ground truth only, so corrected or added annotations need no new
+    features.
+    """
+    labels = pa.nulls(table.num_rows, pa.bool_())
+    if annotations is not None:
+        truth = [a.interval for a in annotations if a.kind in config.label_kinds]
+        starts = table.column("start_frame").to_numpy()
+        ends = table.column("end_frame").to_numpy()
+        labels = pa.array(covering(starts, ends, truth, config.label_min_coverage))
+    i = table.schema.get_field_index("label")
+    return conform(table.set_column(i, "label", labels), WINDOW_FEATURES)

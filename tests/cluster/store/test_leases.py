@@ -58,3 +58,13 @@ def test_lease_of_a_dead_process_on_this_host_is_stale(tmp_path):
     assert committer(store, "run-a").acquire(REC) is None
     write_lease(store, run_id="alive", host="other-host", pid=1, expires_at=time.time() + 3600)
     assert "alive" in committer(store, "run-b").acquire(REC)
+
+
+def test_a_broken_lease_leaves_no_tombstone_once_released(tmp_path):
+    store = Store.open(str(tmp_path))
+    write_lease(store, run_id="dead", host="elsewhere", pid=1, expires_at=1000.0)
+    a = committer(store, "run-a")
+    assert a.acquire(REC) is None
+    assert any(".broken-" in p for p in store.find("_leases"))
+    a.release(REC)
+    assert store.find("_leases") == []
