@@ -12,6 +12,13 @@ frame rounds half up (12.5 -> 13); onset 0 is taken as the first frame (with a n
 apex of -1 or 0 means no apex; a non-numeric onset/offset, offset < onset or an unknown
 type skips the row; so does an interval outside its video.
 
+Rows are then checked against each other (``corpus.check_annotation_rows``, all readers). An
+exact duplicate, a row with the same video, onset, offset, apex, type and action units as an
+earlier row (the movement name, notes and row number may differ), is dropped with a warning
+and a Skipped entry naming it and the row it repeats, so an interval written twice counts
+once. Distinct rows of one type in one video whose intervals overlap are all kept, and each
+pair is listed in ``Corpus.notes`` (things kept but worth a look).
+
 Each layout is described in its reader's module: ``samm`` (SAMM long videos, ``read_samm``),
 ``casme2`` (CAS(ME)^2, ``read_casme2``) and ``generic`` (one folder or video file with a CSV
 of intervals, ``read_generic``). ``corpus`` holds ``Corpus`` and the helpers the readers

@@ -41,6 +41,7 @@ from pipeline.datasets.corpus import (
     base_name,
     cell_number,
     cell_text,
+    check_annotation_rows,
     find_workbook,
     load_workbook,
     open_folders,
@@ -171,4 +172,5 @@ def read_casme2(
         if all(cell_text(v) is None for v in row):
             continue
         add_result(corpus, _read_movement(row, i, xlsx, naming, found, records))
+    check_annotation_rows(corpus, xlsx)
     return corpus

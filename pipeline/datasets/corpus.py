@@ -7,7 +7,9 @@ docstring (``pipeline.datasets``); ``annotate`` applies them.
 from __future__ import annotations
 
 import io
+import logging
 import math
+import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,20 +17,29 @@ from typing import Any
 
 import fsspec
 import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
 
 from pipeline.core.records import Annotation, Skipped, VideoRecord, validate_annotations
 from pipeline.vision.frames import FolderFrames, FrameError, Frames
 
 VideoKey = tuple[str, str, str]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Corpus:
-    """What a reader found: videos that opened, their annotations, and what was left out."""
+    """What a reader found: videos that opened, their annotations, and what was left out.
+
+    ``skipped``: every row or video left out, with its reason. ``notes``: things kept but
+    worth a look, in the same ``Skipped(what, reason)`` form (today: overlapping movements of
+    one type in one video, from ``check_annotation_rows``).
+    """
 
     videos: list[VideoRecord] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[Skipped] = field(default_factory=list)
 
 
 def annotations_by_video(corpus: Corpus) -> dict[VideoKey, list[Annotation]]:
@@ -179,13 +190,118 @@ def add_result(corpus: Corpus, result: Annotation | Skipped) -> None:
     (corpus.annotations if isinstance(result, Annotation) else corpus.skipped).append(result)
 
 
+# ---------------------------------------------------------------- duplicate and overlapping rows
+
+
+def same_movement(a: Annotation) -> tuple:
+    """What makes two annotation rows one movement: ``check_annotation_rows`` compares these.
+
+    The video (dataset, subject, video), the frames as read (0-based onset and offset, apex
+    or None), the type and the action units (stripped text, compared exactly). Not the
+    movement name, the notes or the row: SAMM's ``006_1_3`` and ``006_1_7`` with the same
+    cells are one interval written twice.
+    """
+    return (
+        a.dataset,
+        a.subject,
+        a.video,
+        a.onset_frame,
+        a.offset_frame,
+        a.kind,
+        a.apex_frame,
+        a.action_units,
+    )
+
+
+def _where(source: str, a: Annotation) -> str:
+    return f"{source} row {a.source_row}" if a.source_row is not None else a.movement
+
+
+def _frames(a: Annotation) -> str:
+    return f"frames {a.onset_frame}..{a.offset_frame}"
+
+
+def check_annotation_rows(corpus: Corpus, source: str) -> None:
+    """Drop exact duplicate rows of ``source`` and note overlapping ones, in place.
+
+    A row whose ``same_movement`` equals an earlier row's (lowest ``source_row`` first) is
+    dropped: a ``Skipped`` entry names it and the row it repeats, and one warning lists them
+    all. Rows of one type in one video whose intervals intersect but are not duplicates are
+    all kept; each such pair gets an entry in ``corpus.notes``.
+    """
+    _drop_duplicates(corpus, source)
+    _note_overlaps(corpus, source)
+
+
+def _drop_duplicates(corpus: Corpus, source: str) -> None:
+    first: dict[tuple, Annotation] = {}
+    dropped: set[int] = set()
+    found: list[str] = []
+    in_order = sorted(corpus.annotations, key=lambda a: (a.source_row is None, a.source_row or 0))
+    for a in in_order:
+        kept = first.setdefault(same_movement(a), a)
+        if kept is a:
+            continue
+        dropped.add(id(a))
+        apex = "" if a.apex_frame is None else f", apex {a.apex_frame}"
+        aus = f", AUs {a.action_units}" if a.action_units else ""
+        reason = (
+            f"movement {a.movement} is a duplicate of row {kept.source_row} ({kept.movement}): "
+            f"same video {a.video}, {_frames(a)}, {a.kind}{apex}{aus}; dropped"
+        )
+        corpus.skipped.append(Skipped(_where(source, a), reason))
+        found.append(f"row {a.source_row} (duplicate of row {kept.source_row})")
+    if found:
+        corpus.annotations = [a for a in corpus.annotations if id(a) not in dropped]
+        logger.warning(
+            "%s: %d duplicate annotation rows dropped: %s", source, len(found), ", ".join(found)
+        )
+
+
+def _note_overlaps(corpus: Corpus, source: str) -> None:
+    groups: dict[tuple, list[Annotation]] = defaultdict(list)
+    for a in corpus.annotations:
+        groups[(a.dataset, a.subject, a.video, a.kind)].append(a)
+    pairs = []
+    for group in groups.values():
+        group.sort(key=lambda a: (a.onset_frame, a.source_row or 0))
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if b.onset_frame > a.offset_frame:
+                    break  # sorted by onset: no later row reaches back to ``a``
+                pairs.append(sorted((a, b), key=lambda m: m.source_row or 0))
+    pairs.sort(key=lambda p: (p[0].source_row or 0, p[1].source_row or 0))
+    for x, y in pairs:
+        what = (
+            f"{source} rows {x.source_row} and {y.source_row}"
+            if x.source_row is not None and y.source_row is not None
+            else f"movements {x.movement} and {y.movement}"
+        )
+        reason = (
+            f"overlapping {x.kind} movements {x.movement} and {y.movement} in {x.video}: "
+            f"{_frames(x)} and {y.onset_frame}..{y.offset_frame} (both kept)"
+        )
+        corpus.notes.append(Skipped(what, reason))
+    if pairs:
+        logger.info("%s: %d pairs of overlapping annotation rows kept", source, len(pairs))
+
+
 # ---------------------------------------------------------------- workbooks
 
 
 def load_workbook(fs: fsspec.AbstractFileSystem, path: str) -> openpyxl.Workbook:
-    """The workbook at ``path`` with cached values, not formulas."""
-    # Cached values, not formulas (Duration is a formula in some releases).
-    return openpyxl.load_workbook(io.BytesIO(fs.cat_file(path)), data_only=True)
+    """The workbook at ``path`` with cached values, not formulas.
+
+    Raises ValueError naming the file when it is not an .xlsx workbook.
+    """
+    data = fs.cat_file(path)
+    try:
+        # Cached values, not formulas (Duration is a formula in some releases).
+        return openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except (zipfile.BadZipFile, KeyError, InvalidFileException, OSError) as e:
+        raise ValueError(
+            f"{path}: not an Excel .xlsx workbook ({type(e).__name__}: {e}); save it as .xlsx"
+        ) from e
 
 
 def sheet_rows(wb: openpyxl.Workbook, names: Sequence[str], xlsx: str) -> list[tuple]:

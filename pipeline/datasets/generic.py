@@ -24,6 +24,7 @@ from pipeline.datasets.corpus import (
     base_name,
     cell_number,
     cell_text,
+    check_annotation_rows,
     video_record,
 )
 from pipeline.vision.frames import FrameError, open_frames
@@ -72,6 +73,7 @@ def read_generic(
     for ordinal, (line, row) in enumerate(rows.iterrows(), start=1):
         r = _csv_row(row, int(line), ordinal, record, intervals_csv)
         add_result(corpus, annotate(record, r, workbook=False))
+    check_annotation_rows(corpus, intervals_csv)
     return corpus
 
 

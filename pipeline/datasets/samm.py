@@ -24,6 +24,7 @@ from pipeline.datasets.corpus import (
     annotate,
     base_name,
     cell_text,
+    check_annotation_rows,
     find_workbook,
     load_workbook,
     open_folders,
@@ -97,4 +98,5 @@ def read_samm(
             xlsx, i, filename, notes=notes, **{k: cell(row, c) for k, c in SAMM_FIELDS.items()}
         )
         add_result(corpus, annotate(records[video], r, workbook=True))
+    check_annotation_rows(corpus, xlsx)
     return corpus
