@@ -14,18 +14,14 @@ from pathlib import Path
 # workers of a Ray started from here).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from cluster.cli.errors import describe_error
 from cluster.cli.parser import build_parser
+from cluster.cli.quiet import native_log_filter
 from cluster.run.demo_config import DemoConfig
-from cluster.run.extract import (
-    ConfigConflict,
-    corpus_jobs,
-    load_corpus,
-    run_extraction,
-)
-from cluster.store import Store, StoreError, paths
-from pipeline.core.configs import ConfigError
+from cluster.run.executors import WORKER_LOGS_ENV
+from cluster.run.extract import RunAborted, corpus_jobs, load_corpus, run_extraction
+from cluster.store import Store, paths
 from pipeline.vision.config import FeatureConfig
-from pipeline.vision.frames import FrameError
 
 __all__ = ["build_parser", "main"]
 
@@ -67,16 +63,20 @@ def _run(args, jobs, store, config, corpus):
     from cluster.run.executors import make_executor
 
     executor = make_executor(args.executor, args.address, args.num_cpus)
-    summary = run_extraction(
-        jobs,
-        store,
-        config,
-        executor,
-        chunk_windows=args.chunk_windows,
-        skipped_inputs=corpus.skipped,
-        notes=getattr(corpus, "notes", ()),
-        progress=not args.no_progress,
-    )
+    try:
+        summary = run_extraction(
+            jobs,
+            store,
+            config,
+            executor,
+            chunk_windows=args.chunk_windows,
+            skipped_inputs=corpus.skipped,
+            notes=corpus.notes,
+            progress=not args.no_progress,
+        )
+    except RunAborted as e:
+        print("\n".join(e.summary.lines()))
+        raise
     print("\n".join(summary.lines()))
     print(f"features: {store.path(paths.FEATURES)}  (config {config.config_id})")
     return summary
@@ -144,7 +144,7 @@ def cmd_train(args) -> int:
 
 def cmd_spot(args) -> int:
     from cluster.run.spot import spot_new_videos
-    from cluster.store.models import load_model
+    from cluster.store.models import load_model, run_model_id
 
     model = load_model(args.model)
     out = Store.open(args.store)
@@ -153,8 +153,8 @@ def cmd_spot(args) -> int:
         model, Store.open(args.input), out, args.threshold, refine=args.refine
     )
     print(
-        f"model {model.model_id}: {intervals.num_rows} intervals spotted -> "
-        f"{out.path('intervals', f'model={model.model_id}')}"
+        f"model {run_model_id(model)}: {intervals.num_rows} intervals spotted -> "
+        f"{out.path(paths.model_table(paths.INTERVALS, run_model_id(model)))}"
     )
     return 0
 
@@ -266,36 +266,38 @@ def cmd_demo(args) -> int:
     return 0
 
 
+HANDLERS = {
+    "synth": cmd_synth,
+    "extract": cmd_extract,
+    "ingest": cmd_ingest,
+    "train": cmd_train,
+    "spot": cmd_spot,
+    "evaluate": cmd_evaluate,
+    "export": cmd_export,
+    "review": cmd_review,
+    "feedback": cmd_feedback,
+    "demo": cmd_demo,
+}
+#: Commands that load TensorFlow, whose native log lines are filtered unless -v.
+WITH_TENSORFLOW = {"train", "spot", "evaluate", "feedback", "demo"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    handlers = {
-        "synth": cmd_synth,
-        "extract": cmd_extract,
-        "ingest": cmd_ingest,
-        "train": cmd_train,
-        "spot": cmd_spot,
-        "evaluate": cmd_evaluate,
-        "export": cmd_export,
-        "review": cmd_review,
-        "feedback": cmd_feedback,
-        "demo": cmd_demo,
-    }
+    if args.verbose:  # Ray workers' own output (TensorFlow's logs among it) on the terminal
+        os.environ[WORKER_LOGS_ENV] = "1"
+    quiet = not args.verbose and args.command in WITH_TENSORFLOW
     try:
-        return handlers[args.command](args)
-    except (
-        ValueError,
-        ConfigError,
-        ConfigConflict,
-        FileNotFoundError,
-        FileExistsError,
-        FrameError,
-        StoreError,
-    ) as e:
-        print(f"mespot {args.command}: {e}", file=sys.stderr)
+        with native_log_filter(quiet):
+            return HANDLERS[args.command](args)
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"mespot {args.command}: {describe_error(e)}", file=sys.stderr)
         return 2
 
 

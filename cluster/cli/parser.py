@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mespot", description="Spot facial micro-expressions in long videos."
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log more, the libraries' logs included"
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback, not one line"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for add in (
         _add_synth,

@@ -7,7 +7,7 @@ spotted intervals the same way (greedy NMS) and scored under both true-positive 
 
     predictions/model=baseline-moilanen/part-0.parquet
     intervals/model=<id>/part-0.parquet, intervals/model=baseline-moilanen/part-0.parquet
-    reports/<id>/report.md, report.json, roc.png
+    reports/<id>[+<settings>]/report.md, report.json, roc.png   (see report_folder)
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def evaluate_store(
     label_kinds: tuple[str, ...] = ("micro",),
 ) -> Evaluation:
     """Spot and score the LSTM's held-out predictions and the baseline; write the report."""
+    store.check_writable()  # intervals and the report go here: fail before any work
     model_id = model_id or trained_model_id(store)
     preds = read_model_rows(store, paths.PREDICTIONS, model_id)
     if preds.num_rows == 0:
@@ -143,13 +144,33 @@ def evaluate_store(
         f"{', '.join(label_kinds)} movements."
     )
     ev = Evaluation(model_id, reports, aucs, {})
-    ev.paths = _write_report(store, ev, setting, curves)
+    folder = report_folder(model_id, threshold, baseline_p, refine, label_kinds)
+    ev.paths = _write_report(store, ev, setting, curves, folder)
     return ev
 
 
-def _write_report(store: Store, ev: Evaluation, setting: str, curves: dict) -> dict[str, str]:
-    """``reports/<model id>/``: report.md, report.json and roc.png."""
-    folder = [paths.REPORTS, ev.model_id]
+def report_folder(
+    model_id: str, threshold: float, baseline_p: float, refine: bool, kinds: tuple[str, ...]
+) -> str:
+    """Where an evaluation's report goes: ``<model id>`` with the default settings, else
+    ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+refine+threshold-0.3``), so that
+    evaluations of one model with other settings keep their own reports."""
+    name = model_id
+    if refine:
+        name += "+refine"
+    for key, value, default in (("threshold", threshold, 0.5), ("baseline_p", baseline_p, 0.5)):
+        if value != default:
+            name += f"+{key}-{value:g}"
+    if tuple(kinds) != ("micro",):
+        name += "+kinds-" + "-".join(kinds)
+    return name
+
+
+def _write_report(
+    store: Store, ev: Evaluation, setting: str, curves: dict, name: str
+) -> dict[str, str]:
+    """``reports/<name>/``: report.md, report.json and roc.png."""
+    folder = [paths.REPORTS, name]
     md = [f"# mespot evaluation: {ev.model_id}", "", setting, ""]
     md += ev.summary_lines()
     for name, rep in ev.reports.items():

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 K = TypeVar("K")
 Outcome = tuple[K, Any]  # (key, result or the exception the task raised)
 EXECUTORS = ("ray", "local")
+#: Set (to anything) to have Ray's start-up messages and its workers' output (native
+#: libraries' logs included) printed by the driver; unset, workers write only to Ray's log
+#: files and Ray says only errors (``mespot -v`` sets it).
+WORKER_LOGS_ENV = "MESPOT_WORKER_LOGS"
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,12 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None):
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    verbose = bool(os.environ.get(WORKER_LOGS_ENV))
+    quiet = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
     if address:
-        ray.init(address=address)
+        ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
     return ray
 
 

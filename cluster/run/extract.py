@@ -56,6 +56,7 @@ class RunSummary:
     windows_without_face: int = 0
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
+    aborted: str = ""  # why the run stopped before its end ("" when it did not)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -186,13 +187,39 @@ def run_extraction(
     t0 = time.perf_counter()
     try:
         _Progress(todo, committer, summary, chunk_windows).run(executor, config, progress)
+    except Exception as e:  # the store or its endpoint lost mid-run, a bug: say what was done
+        summary.aborted = f"{type(e).__name__}: {e}"
+        raise RunAborted(summary) from e
     finally:
+        summary.wall_seconds = time.perf_counter() - t0
+        _finish(store, committer, todo, summary)
+    return summary
+
+
+def _finish(store: Store, committer: Committer, todo: list[VideoJob], summary: RunSummary):
+    """Release the leases of unfinished videos and write the run summary, as far as the
+    store still lets us (an aborted run must still report what it did)."""
+    try:
         for job in todo:
             if job.name not in summary.done and job.name not in summary.failed:
                 committer.release(job.record)
-        summary.wall_seconds = time.perf_counter() - t0
         store.write_json(summary.to_dict(), paths.RUNS, f"{summary.run_id}.json")
-    return summary
+    except Exception as e:
+        if not summary.aborted:
+            raise
+        log.warning("run %s: summary not written to the store: %s", summary.run_id, e)
+
+
+class RunAborted(RuntimeError):
+    """A run stopped before its end; ``summary`` says what it had done (committed videos
+    stay committed, and a rerun does only the rest)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+        super().__init__(
+            f"run {summary.run_id} stopped: {summary.aborted}; {len(summary.done)} videos "
+            "were committed before it (a rerun does only the rest)"
+        )
 
 
 class _Progress:
@@ -262,9 +289,11 @@ def _commit(
 ) -> None:
     try:
         n = committer.commit(job.record, job.windows, results, job.annotations)
-    finally:
+    except BaseException:
         committer.release(job.record)
-    summary.done.append(job.name)
+        raise
+    summary.done.append(job.name)  # committed: counted even if releasing the lease fails
     summary.windows += n
     summary.windows_without_face += sum(1 for r in results if not r.face_found)
     summary.video_seconds += job.record.n_frames / job.record.fps
+    committer.release(job.record)

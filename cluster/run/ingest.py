@@ -58,6 +58,7 @@ def discover_sessions(
             continue
         corpus.videos += part.videos
         corpus.skipped += part.skipped
+        corpus.notes += part.notes
     seen: set[tuple[str, str]] = set()
     unique = []
     for rec in corpus.videos:

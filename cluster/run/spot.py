@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from cluster.store import Store, paths
+from cluster.store.models import run_model_id
 from cluster.store.parquet import (
     read_feature_config,
     read_table,
@@ -75,15 +76,16 @@ def spot_new_videos(
     layout = FeatureLayout.from_table(
         table, read_feature_config(features), model.layout.with_magnitude
     )
+    model_id = run_model_id(model)
     model.layout.check(
-        layout, where=f"model {model.model_id} vs features in {features.uri or features.root}"
+        layout, where=f"model {model_id} vs features in {features.uri or features.root}"
     )
     X, _y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     scores = model.predict(X)
-    preds = window_predictions(used, scores, model.model_id, "none")
+    preds = window_predictions(used, scores, model_id, "none")
     videos = read_table(features, paths.VIDEOS)
     intervals = spot_table(preds, videos, threshold, refine=refine)
-    write_model_rows(out, paths.PREDICTIONS, model.model_id, preds)
-    write_model_rows(out, paths.INTERVALS, model.model_id, intervals)
+    write_model_rows(out, paths.PREDICTIONS, model_id, preds)
+    write_model_rows(out, paths.INTERVALS, model_id, intervals)
     return preds, intervals

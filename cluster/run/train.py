@@ -143,6 +143,7 @@ def train_loso(
     like the others.
     """
     t0 = time.perf_counter()
+    store.check_writable()  # models and predictions go here: fail before any work
     verdicts = _store_verdicts(store) if use_verdicts else None
     data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
     subjects = _labelled_subjects(data, store, use_verdicts)

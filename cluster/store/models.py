@@ -61,6 +61,16 @@ def intervals_model_id(store: Store, model_id: str | None = None) -> str:
     return ids[0]
 
 
+def run_model_id(model: SpotterModel) -> str:
+    """The id a model's predictions and intervals go under: the training run's id that
+    ``mespot train`` printed (``lstm-...``; ``lstm-...-fold-<subject>`` for a LOSO fold's
+    model), else, for a model not trained by ``mespot train``, its own recipe id."""
+    run, sep, fold = str(model.training.get("data_fingerprint", "")).rpartition(":")
+    if not sep or not run.startswith("lstm-"):
+        return model.model_id
+    return run if fold == "all" else f"{run}-fold-{fold}"
+
+
 def pack_model(model: SpotterModel) -> bytes:
     """A saved model as one tar.gz archive (what a worker sends back to the driver)."""
     with tempfile.TemporaryDirectory() as d:
@@ -87,5 +97,13 @@ def load_model(uri: str) -> SpotterModel:
         raise FileNotFoundError(f"{uri}: no model.json (a model folder from `mespot train`)")
     with tempfile.TemporaryDirectory() as d:
         for name in MODEL_FILES:
+            if not src.exists(name):
+                raise FileNotFoundError(f"{src.path(name)}: missing from the model folder")
             src.fs.get_file(src.path(name), str(Path(d) / name))
-        return SpotterModel.load(Path(d))
+        try:
+            return SpotterModel.load(Path(d))
+        except (ValueError, OSError, KeyError) as e:  # Keras says "File not found: /tmp/..."
+            raise ValueError(
+                f"model {uri} cannot be loaded (model.keras or model.json damaged?): "
+                f"{str(e).replace(d, uri)}"
+            ) from e

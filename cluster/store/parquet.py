@@ -24,6 +24,7 @@ from schemas import WINDOW_PREDICTIONS, conform
 def read_table(store: Store, name: str) -> pa.Table:
     """A partitioned table of the store (the key columns are inside the files)."""
     if not store.exists(name):
+        store.check_exists()
         raise FileNotFoundError(f"store {store.uri or store.root} has no {name}/ table")
     return ds.dataset(store.path(name), filesystem=store.fs, format="parquet").to_table()
 

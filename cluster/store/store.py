@@ -63,6 +63,18 @@ class Store:
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
 
+    def check_exists(self) -> None:
+        """Raise StoreError when the store's folder, bucket or prefix does not exist."""
+        try:
+            found = self.fs.exists(self.root) or self.fs.isdir(self.root)
+        except Exception as e:  # an unreachable endpoint, refused credentials
+            raise StoreError(f"cannot read store {self.uri or self.root}: {_describe(e)}") from e
+        if not found:
+            raise StoreError(
+                f"store {self.uri or self.root} does not exist (no such folder, bucket or "
+                "prefix): check the path, or run `mespot extract` into it first"
+            )
+
     def check_writable(self) -> None:
         """Write and delete a probe object: one clear error before any work starts."""
         if (id(self.fs), self.root) in _WRITABLE:
@@ -86,7 +98,12 @@ class Store:
         dest = self.path(*parts)
         self._makedirs(dest.rsplit("/", 1)[0])
         tmp = self._tmp_for(dest)
-        self.fs.pipe_file(tmp, data)
+        try:
+            self.fs.pipe_file(tmp, data)
+        except OSError as e:  # name the file meant, not its temporary name
+            if e.errno is None:
+                raise
+            raise type(e)(e.errno, e.strerror, dest) from e
         try:
             self.fs.mv(tmp, dest)
         except BaseException:
@@ -168,6 +185,24 @@ class Store:
                 self.fs.rm(p)
                 n += 1
         return n
+
+
+def file_target(uri: str) -> tuple[Store, str]:
+    """(the folder's Store, the file name) of a file to write at a path or URI, after
+    checking that the folder can be written: one clear error before any work."""
+    parent, _, name = str(uri).rstrip("/").rpartition("/")
+    if not name:
+        raise ValueError(f"{uri!r} names no file")
+    folder = Store.open(parent or ".")
+    folder.check_writable()
+    return folder, name
+
+
+def write_file(uri: str, data: bytes) -> str:
+    """Write one file at a path or URI atomically (never creating a bucket, as fsspec.open
+    would through s3fs's makedirs)."""
+    folder, name = file_target(uri)
+    return folder.put_atomic(data, name)
 
 
 def _describe(e: BaseException) -> str:
