@@ -73,6 +73,7 @@ def _run(args, jobs, store, config, corpus):
             skipped_inputs=corpus.skipped,
             notes=corpus.notes,
             progress=not args.no_progress,
+            shared_fs=args.shared_fs,
         )
     except RunAborted as e:
         print("\n".join(e.summary.lines()))
@@ -137,6 +138,7 @@ def cmd_train(args) -> int:
         gpu_fraction=args.gpu_fraction,
         progress=not args.no_progress,
         use_verdicts=args.verdicts,
+        shared_fs=args.shared_fs,
     )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0

@@ -83,6 +83,15 @@ def _add_ingest(sub: Subparsers) -> None:
     _add_run_options(g)
 
 
+def _add_shared_fs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shared-fs",
+        action="store_true",
+        help="local paths are on a mount every Ray node sees (else refused on a multi-node "
+        "cluster: use object storage)",
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file of FeatureConfig fields to override")
     p.add_argument("--flow", choices=FLOW_METHODS, help="optical flow method (default dis)")
@@ -98,6 +107,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-windows", type=int, default=CHUNK_WINDOWS, help="windows per task (default 25)"
     )
+    _add_shared_fs(p)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -129,6 +139,7 @@ def _add_train(sub: Subparsers) -> None:
         action="store_true",
         help="label videos without ground truth from the store's annotator verdicts",
     )
+    _add_shared_fs(t)
     t.add_argument("--no-progress", action="store_true")
 
 

@@ -58,6 +58,10 @@ class LocalExecutor:
             except Exception as e:  # one bad task must not stop the others
                 yield key, e
 
+    def other_nodes(self) -> int:
+        """Nodes other than this process's that run tasks: none in-process."""
+        return 0
+
     def close(self) -> None:
         pass
 
@@ -92,6 +96,16 @@ class RayExecutor:
         resources = self.ray.cluster_resources()
         self.gpus = resources.get("GPU", 0)
         self.max_in_flight = max(2, 2 * int(resources.get("CPU", 1)))
+
+    def other_nodes(self) -> int:
+        """Alive nodes with CPUs other than the driver's: tasks may run there, so every
+        path they open must be reachable from there too."""
+        me = self.ray.get_runtime_context().get_node_id()
+        return sum(
+            1
+            for n in self.ray.nodes()
+            if n.get("Alive") and n.get("NodeID") != me and n.get("Resources", {}).get("CPU", 0)
+        )
 
     def _remote(self, fn: Callable[..., Any], options: TaskOptions):
         return self.ray.remote(
@@ -146,3 +160,27 @@ def make_executor(kind: str, address: str | None = None, num_cpus: int | None = 
     if kind == "ray":
         return RayExecutor(address=address, num_cpus=num_cpus)
     raise ValueError(f"unknown executor {kind!r}; choose from {EXECUTORS}")
+
+
+def is_local_path(uri: str) -> bool:
+    """Whether ``uri`` is a path on this machine's own disk (no protocol, or file://)."""
+    return "://" not in uri or uri.startswith(("file://", "local://"))
+
+
+def require_shared(executor, paths: dict[str, list[str]], shared_fs: bool = False) -> None:
+    """Refuse local paths when tasks may run on other machines, before any work.
+
+    ``paths`` maps what a path is ("corpus", "store") to the paths or URIs the job uses.
+    ``shared_fs`` says the local paths are on a mount every node sees (NFS, a shared volume).
+    """
+    if shared_fs or not executor.other_nodes():
+        return
+    local = {what: sorted({p for p in ps if is_local_path(p)}) for what, ps in paths.items()}
+    local = {what: ps for what, ps in local.items() if ps}
+    if local:
+        named = "; ".join(f"{what} {', '.join(ps[:3])}" for what, ps in local.items())
+        raise ValueError(
+            f"the Ray cluster has {executor.other_nodes()} other nodes, which cannot see local "
+            f"paths ({named}): put them on object storage (s3://bucket/prefix, any fsspec URI) "
+            "or, when the path is a shared mount every node sees, pass --shared-fs"
+        )

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm.auto import tqdm
 
+from cluster.run.executors import require_shared
 from cluster.run.jobs import VideoJob, compute_chunk, plan_job, with_full_uri
 from cluster.store import paths
 from cluster.store.commits import LEASE_TTL_S, Committer, new_run_id
@@ -175,8 +176,16 @@ def run_extraction(
     notes: Iterable = (),
     progress: bool = True,
     run_id: str | None = None,
+    shared_fs: bool = False,
 ) -> RunSummary:
-    """Extract every job not already committed; commit each video when it completes."""
+    """Extract every job not already committed; commit each video when it completes.
+
+    On a Ray cluster with other nodes, local corpus or store paths are refused unless
+    ``shared_fs`` says they are on a mount every node sees (executors.require_shared).
+    """
+    store_paths = [store.uri or store.root] if store.is_local else []
+    corpus = [j.record.uri for j in jobs]
+    require_shared(executor, {"corpus": corpus, "store": store_paths}, shared_fs)
     prepare_store(store, config)
     store.clean_tmp()
     summary = RunSummary(run_id or new_run_id(), executor.name)

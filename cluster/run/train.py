@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.executors import TaskOptions, make_executor
+from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
 from cluster.store.models import pack_model, unpack_model
@@ -135,6 +135,7 @@ def train_loso(
     gpu_fraction: float = 0.25,
     progress: bool = True,
     use_verdicts: bool = False,
+    shared_fs: bool = False,
 ) -> TrainSummary:
     """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
 
@@ -143,6 +144,9 @@ def train_loso(
     like the others.
     """
     t0 = time.perf_counter()
+    runner = make_executor(executor)
+    local = [store.uri or store.root] if store.is_local else []
+    require_shared(runner, {"store": local}, shared_fs)
     store.check_writable()  # models and predictions go here: fail before any work
     verdicts = _store_verdicts(store) if use_verdicts else None
     data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
@@ -153,7 +157,7 @@ def train_loso(
         summary.verdicts = len(verdicts)
         summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
     scores = _run_folds(
-        store, data, cfg, [*subjects, None], summary, executor, gpu_fraction, progress
+        store, data, cfg, [*subjects, None], summary, runner, gpu_fraction, progress
     )
     store.write_parquet(
         predictions_table(data, scores, summary.model_id),
@@ -171,14 +175,13 @@ def _run_folds(
     cfg: ModelConfig,
     folds: list[str | None],
     summary: TrainSummary,
-    executor: str,
+    runner,
     gpu_fraction: float,
     progress: bool,
 ) -> dict[str, np.ndarray]:
-    """Fit every fold on the executor; save each model as it comes back; held-out scores."""
+    """Fit every fold on ``runner``; save each model as it comes back; held-out scores."""
     from tqdm.auto import tqdm
 
-    runner = make_executor(executor)
     shared = (data.X, data.y, data.subjects, data.layout, cfg, summary.model_id)
     options = TaskOptions(FOLD_OPTIONS.retries, FOLD_OPTIONS.retry_exceptions, gpu_fraction)
     scores: dict[str, np.ndarray] = {}
