@@ -109,12 +109,15 @@ def cmd_ingest(args) -> int:
     jobs = corpus_jobs(corpus, config, with_labels=False, source=source)
     print(f"ingest {args.source}: {len(jobs)} sessions found")
     summary = _run(args, jobs, store, config, corpus)
-    return ingest_status(summary, found=len(jobs) + len(corpus.skipped))
+    unusable = [s for s in corpus.skipped if not s.reason.startswith("empty")]
+    return ingest_status(summary, found=len(jobs) + len(unusable))
 
 
 def ingest_status(summary, found: int) -> int:
     """Exit status of ``mespot ingest`` for a scheduler: 1 when any session failed, or
-    when sessions were found and none could be processed (all skipped); else 0."""
+    when sessions were found and none could be processed (all skipped); else 0.
+
+    ``found``: sessions found, usable or not (empty folders are not sessions)."""
     usable = summary.done or summary.already_done or summary.truth_updated
     if summary.failed or (found and not usable and not summary.in_progress_elsewhere):
         return 1

@@ -148,3 +148,10 @@ def test_a_clip_shorter_than_one_window_is_listed_as_skipped(tiny_corpus, tmp_pa
     assert "0 videos extracted" in out and "shorter than one window" in out
     (skipped,) = last_summary(store)["skipped_inputs"]
     assert skipped["what"] == "sessions/lab/short" and "10 frames at 50 fps" in skipped["reason"]
+
+
+def test_a_source_with_only_an_empty_session_folder_is_not_a_failure(tmp_path, capsys):
+    src = tmp_path / "incoming"
+    (src / "lab" / "being-recorded").mkdir(parents=True)
+    assert main(["ingest", str(src), str(tmp_path / "store"), *LOCAL]) == 0
+    assert "empty session folder" in capsys.readouterr().out
