@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ import pytest
 
 from pipeline.vision import frames as frames_module
 from pipeline.vision.frames import FolderFrames, FrameError, VideoFrames, open_frames
+from pipeline.vision.video_frames import container_shortfall, out_of_place
 
 NO_FACE = Path(__file__).parents[2] / "data" / "no_face.mp4"
 
@@ -303,3 +305,224 @@ def test_video_fingerprint_sees_changes(tmp_path: Path) -> None:
 def test_open_frames_of_nothing(tmp_path: Path) -> None:
     with pytest.raises(FrameError, match="nothing-here: no such file or folder"):
         open_frames(str(tmp_path / "nothing-here"))
+
+
+# ---------------------------------------------------------------- videos cut short
+
+WOLFGANG = Path(__file__).parents[2] / "data" / "WolfgangLanger_Pexels.mp4"
+needs_wolfgang = pytest.mark.skipif(
+    not WOLFGANG.exists(), reason="tests/data/WolfgangLanger_Pexels.mp4 not present"
+)
+
+
+def _cut_copy(src: Path, dst: Path, size: int) -> Path:
+    dst.write_bytes(src.read_bytes()[:size])
+    return dst
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    """Every frame plain OpenCV returns, grey, as VideoFrames converts them."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    out = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    cap.release()
+    return out
+
+
+def _textured_video(path: Path, fourcc: str, n: int = 30, h: int = 48, w: int = 64) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (w, h), False)
+    assert writer.isOpened()
+    y, x = np.mgrid[0:h, 0:w]
+    for i in range(n):
+        writer.write(((x * 3 + y * 2 + i * 7) % 200 + 20).astype(np.uint8))
+    writer.release()
+
+
+def _read_until_error(v: VideoFrames) -> tuple[list[int], FrameError]:
+    seen = []
+    with pytest.raises(FrameError) as err:
+        for i, _ in v.read_many(range(v.n_frames)):
+            seen.append(i)
+    return seen, err.value
+
+
+@needs_wolfgang
+def test_mp4_cut_in_half_frame_at_the_cut_counts_as_missing(tmp_path: Path) -> None:
+    data = WOLFGANG.read_bytes()
+    # The moov atom (with every frame's size and offset) comes first, so the header of the
+    # cut copy still announces all 472 frames.
+    assert data.find(b"moov") < data.find(b"mdat")
+    cut = _cut_copy(WOLFGANG, tmp_path / "WolfgangLanger_cut.mp4", len(data) // 2)
+    intact = _decoded(WOLFGANG)
+    raw = _decoded(cut)
+    # What OpenCV does: 228 frames, the last of them not frame 227 (H.264 with B-frames:
+    # frame 228 comes back in its place, the B-frame 227 being beyond the cut).
+    assert len(intact) == 472 and len(raw) == 228
+    assert not np.array_equal(raw[227], intact[227])
+    with VideoFrames(str(cut)) as v:
+        assert v.n_frames == 472
+        got = []
+        with pytest.raises(FrameError) as err:
+            for i, img in v.read_many(range(v.n_frames)):
+                got.append(i)
+                assert np.array_equal(img, intact[i]), i
+        assert got == list(range(227))
+        message = str(err.value)
+        assert str(cut) in message
+        assert "ended at frame 227, header says 472 frames" in message
+        assert "frame 227" in message and "partly decoded" in message
+        assert "has the timestamp of frame 228" in message
+        for index in (227, 300, 471):  # at the cut and past it: the same error
+            with pytest.raises(FrameError, match=r"WolfgangLanger_cut\.mp4 ended at frame 227"):
+                v.read(index)
+        assert np.array_equal(v.read(226), intact[226])  # seeks back to a frame before the cut
+
+
+@needs_wolfgang
+def test_mp4_cut_with_two_frames_out_of_place(tmp_path: Path) -> None:
+    # 439179 bytes end exactly after the 121st video sample (in decoding order) of the clip:
+    # OpenCV returns 121 frames, of which 119 and 120 are later frames out of place.
+    cut = _cut_copy(WOLFGANG, tmp_path / "w.mp4", 439179)
+    intact = _decoded(WOLFGANG)
+    assert len(_decoded(cut)) == 121
+    with VideoFrames(str(cut)) as v:
+        seen, err = _read_until_error(v)
+        assert seen == list(range(119))
+        for i in (0, 60, 118):
+            assert np.array_equal(v.read(i), intact[i])
+    message = str(err)
+    assert "w.mp4 ended at frame 119, header says 472 frames" in message
+    assert "frames 119..120" in message and "frame 119 has the timestamp of frame 120" in message
+    assert "frame 120, the last decoded before the cut, may be only partly decoded" in message
+
+
+@needs_wolfgang
+def test_whole_mp4_still_reads_every_frame() -> None:
+    intact = _decoded(WOLFGANG)
+    with VideoFrames(str(WOLFGANG)) as v:
+        assert v.n_frames == len(intact) == 472
+        got = 0
+        for i, img in v.read_many(range(v.n_frames)):
+            assert np.array_equal(img, intact[i]), i
+            got += 1
+        assert got == 472 and v._cut is None
+
+
+@pytest.mark.parametrize("fourcc, ext", [("MJPG", "avi"), ("MJPG", "mkv")])
+def test_cut_avi_and_mkv_lose_their_last_decoded_frame(
+    tmp_path: Path, fourcc: str, ext: str
+) -> None:
+    whole = tmp_path / f"whole.{ext}"
+    _textured_video(whole, fourcc)
+    data = whole.read_bytes()
+    cut = _cut_copy(whole, tmp_path / f"cut.{ext}", int(len(data) * 0.6))
+    intact, raw = _decoded(whole), _decoded(cut)
+    assert 1 < len(raw) < 30
+    with VideoFrames(str(cut)) as v:
+        assert v.n_frames == 30
+        seen, err = _read_until_error(v)
+        assert seen == list(range(len(raw) - 1))
+        for i in seen:
+            assert np.array_equal(v.read(i), intact[i])
+    last = len(raw) - 1
+    assert f"cut.{ext} ended at frame {last}, header says 30 frames" in str(err)
+    assert f"frame {last}, the last decoded before the cut, may be only partly decoded" in str(err)
+    with VideoFrames(str(whole)) as v:  # the whole file: every frame
+        assert [i for i, _ in v.read_many(range(30))] == list(range(30))
+
+
+def test_cut_video_on_a_remote_filesystem(tmp_path: Path) -> None:
+    _textured_video(tmp_path / "v.avi", "MJPG")
+    data = (tmp_path / "v.avi").read_bytes()
+    raw = _decoded(_cut_copy(tmp_path / "v.avi", tmp_path / "cut.avi", int(len(data) * 0.6)))
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/remote/cut.avi", data[: int(len(data) * 0.6)])
+    with VideoFrames("/remote/cut.avi", fs=mem) as v:
+        with pytest.raises(FrameError, match=rf"/remote/cut\.avi ended at frame {len(raw) - 1}"):
+            v.read(len(raw) - 1)
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+@pytest.mark.parametrize("fourcc, ext", [("MJPG", "avi"), ("MJPG", "mkv"), ("mp4v", "mp4")])
+def test_container_shortfall_of_written_files(tmp_path: Path, fourcc: str, ext: str) -> None:
+    path = tmp_path / f"v.{ext}"
+    _textured_video(path, fourcc)
+    data = path.read_bytes()
+    assert container_shortfall(str(path)) is None
+    for size in (len(data) - 1, len(data) // 2, 200):
+        _cut_copy(path, path, size)
+        got = container_shortfall(str(path))
+        assert got is not None and got[0] == size and size < got[1] <= len(data)
+        path.write_bytes(data)
+
+
+def test_container_shortfall_of_hand_made_files(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    ftyp = _box(b"ftyp", b"isom\x00\x00\x02\x00")
+    big_mdat = struct.pack(">I4sQ", 1, b"mdat", 16 + 100) + bytes(100)  # 64-bit box size
+    path.write_bytes(ftyp + big_mdat)
+    assert container_shortfall(str(path)) is None
+    path.write_bytes(ftyp + big_mdat[:60])
+    assert container_shortfall(str(path)) == (len(ftyp) + 60, len(ftyp) + 116)
+    path.write_bytes(ftyp + struct.pack(">I4s", 0, b"mdat") + bytes(50))  # "to end of file"
+    assert container_shortfall(str(path)) is None
+    for junk in (b"not a video at all" * 10, b"", b"RIF"):
+        path.write_bytes(junk)
+        assert container_shortfall(str(path)) is None
+    # A Matroska segment of unknown size (live recordings) cannot be checked.
+    ebml = bytes.fromhex("1a45dfa3") + bytes([0x80 | 4]) + b"abcd"
+    path.write_bytes(ebml + bytes.fromhex("18538067") + bytes([0xFF]) + bytes(20))
+    assert container_shortfall(str(path)) is None
+    path.write_bytes(ebml + bytes.fromhex("18538067") + bytes([0x80 | 40]) + bytes(20))
+    assert container_shortfall(str(path)) == (len(ebml) + 5 + 20, len(ebml) + 5 + 40)
+
+
+@pytest.mark.parametrize(
+    "stamps, fps, expected",
+    [
+        ([0, 40, 80, 120, 160], 25.0, None),
+        ([0, 40, 80, 120, 200], 25.0, 4),  # the last frame is one later than its place
+        ([0, 40, 80, 160, 240], 25.0, 3),  # two, as in test_mp4_cut_with_two_frames...
+        ([0, 40, 120, 200], 25.0, 2),  # mostly out of place: fps keeps the interval right
+        ([0, 40, 80, 80, 120], 25.0, 3),  # a repeated timestamp
+        ([0, 0, 0, 0], None, None),  # no timestamps: nothing to tell
+        ([0], 25.0, None),
+        # A gap before the last 16 frames is not looked at (variable frame rates).
+        ([0, 100] + [100 + 40 * k for k in range(1, 17)], 25.0, None),
+        ([0, 100] + [100 + 40 * k for k in range(1, 16)], 25.0, 1),
+    ],
+)
+def test_out_of_place(stamps: list[float], fps: float | None, expected: int | None) -> None:
+    assert out_of_place(stamps, fps) == expected
+
+
+@needs_wolfgang
+def test_window_on_the_frame_at_the_cut_is_flagged_not_computed(tmp_path: Path) -> None:
+    from pipeline.vision.config import FeatureConfig
+    from pipeline.vision.features import WindowExtractor
+
+    cut = _cut_copy(WOLFGANG, tmp_path / "w.mp4", WOLFGANG.stat().st_size // 2)
+    extractor = WindowExtractor(FeatureConfig())
+    cfg = extractor.config
+    with VideoFrames(str(WOLFGANG), reduce=cfg.decode_reduce) as v:
+        windows = cfg.grid(v.fps).windows(v.n_frames)
+        # 42 ends at frame 222, 43 at 227 (the frame at the cut), 45 starts at 225.
+        chosen = [w for w in windows if w.index in (42, 43, 44, 45)]
+        assert [(w.start, w.end) for w in chosen][:2] == [(210, 222), (215, 227)]
+        whole = list(extractor.video(v.read_many, chosen))
+    with VideoFrames(str(cut), reduce=cfg.decode_reduce) as v:
+        broken = list(extractor.video(v.read_many, chosen))
+    assert all(r.face_found for r in whole)
+    assert broken[0].face_found
+    np.testing.assert_array_equal(broken[0].hoof, whole[0].hoof)
+    for r in broken[1:]:
+        assert not r.face_found and r.hoof is None
+        assert "w.mp4 ended at frame 227" in r.skip_reason
+        assert "partly decoded" in r.skip_reason
