@@ -31,7 +31,7 @@ from cluster.store.parquet import read_feature_config
 from cluster.store.store import Store
 from pipeline.datasets import Corpus, annotations_by_video, read_casme2, read_generic, read_samm
 from pipeline.vision.config import FeatureConfig
-from pipeline.vision.features import WindowResult
+from pipeline.vision.features import UNREADABLE, WindowResult
 
 log = logging.getLogger(__name__)
 DATASETS = ("samm", "casme2", "folder", "video")
@@ -51,6 +51,7 @@ class RunSummary:
     truth_updated: list[str] = field(default_factory=list)  # done before; labels rewritten
     in_progress_elsewhere: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    frames_missing: dict[str, str] = field(default_factory=dict)  # video -> windows, why
     skipped_inputs: list[dict] = field(default_factory=list)
     notes: list[dict] = field(default_factory=list)  # kept, but worth a look
     windows: int = 0
@@ -77,6 +78,7 @@ class RunSummary:
             )
         out += [f"  truth updated {v}" for v in self.truth_updated]
         out += [f"  failed {v}: {why}" for v, why in self.failed.items()]
+        out += [f"  frames missing in {v}: {why}" for v, why in self.frames_missing.items()]
         out += [f"  busy {v}: leased by {who}" for v, who in self.in_progress_elsewhere.items()]
         out += [f"  skipped {s['what']}: {s['reason']}" for s in self.skipped_inputs]
         out += [f"  note {s['what']}: {s['reason']}" for s in self.notes]
@@ -304,5 +306,8 @@ def _commit(
     summary.done.append(job.name)  # committed: counted even if releasing the lease fails
     summary.windows += n
     summary.windows_without_face += sum(1 for r in results if not r.face_found)
+    unreadable = [r.skip_reason for r in results if (r.skip_reason or "").startswith(UNREADABLE)]
+    if unreadable:
+        summary.frames_missing[job.name] = f"{len(unreadable)} windows; {unreadable[0]}"
     summary.video_seconds += job.record.n_frames / job.record.fps
     committer.release(job.record)

@@ -36,6 +36,10 @@ from schemas import WINDOW_FEATURES, conform
 STAGES = ("decode", "detect", "warp", "flow", "hoof")
 
 
+#: How a window whose frames could not be decoded starts its ``skip_reason``.
+UNREADABLE = "frames unreadable"
+
+
 @dataclass
 class StageTimer:
     """Seconds of CPU (process time) spent per stage."""
@@ -147,7 +151,7 @@ class WindowExtractor:
                     cache.drop_before(w.start)
                     frames = cache.get(w.sample_frames())
             except FrameError as e:
-                yield WindowResult(w, None, None, f"frames unreadable: {e}")
+                yield WindowResult(w, None, None, f"{UNREADABLE}: {e}")
                 continue
             yield self.window(frames, w, timer)
 

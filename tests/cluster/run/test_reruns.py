@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pyarrow.dataset as ds
+import pytest
 
 from cluster.cli import main
 from cluster.cli.commands import ingest_status
@@ -155,3 +156,21 @@ def test_a_source_with_only_an_empty_session_folder_is_not_a_failure(tmp_path, c
     (src / "lab" / "being-recorded").mkdir(parents=True)
     assert main(["ingest", str(src), str(tmp_path / "store"), *LOCAL]) == 0
     assert "empty session folder" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_frames_lost_to_a_cut_video_are_named_in_the_summary(tmp_path, capsys):
+    clip = Path(__file__).parents[2] / "data" / "WolfgangLanger_Pexels.mp4"
+    data = clip.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the header still announces every frame
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 4])
+    out = tmp_path / "store"
+    assert main(["extract", str(cut), str(out), "--dataset", "video", *LOCAL]) == 0
+    assert "frames missing in video/cut/cut:" in capsys.readouterr().out
+    (why,) = last_summary(out)["frames_missing"].values()
+    assert ("cut short" in why and "counts as missing" in why) or "count as missing" in why
+    feats = table(out, "features")
+    flagged = [r for r in feats.to_pylist() if (r["skip_reason"] or "").startswith("frames")]
+    assert flagged and not any(r["face_found"] for r in flagged)
+    assert int(why.split(" windows")[0]) == len(flagged)
