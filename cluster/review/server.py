@@ -14,10 +14,13 @@ Routes (nothing else answers)::
 Security: a request names a video only by the session's short id (``v0``...) and a frame
 by its number; no part of a request becomes a path. Bound to a loopback address, the
 server answers only requests whose Host header is that address (a web page elsewhere
-cannot reach it through DNS rebinding). Bound to any other address it requires a token:
+cannot reach it through DNS rebinding; on port 80 or 443 the bare address too, as browsers
+send it). Bound to any other address it requires a token of at least 16 characters:
 ``?token=`` on the first visit (then a same-site cookie), or the ``X-Mespot-Token``
 header. Verdicts must be ``application/json`` from the page's own origin (a form on
-another site cannot post one), at most 16 KiB.
+another site cannot post one), with a Content-Length of at most 16 KiB (checked before a
+byte of the body is read; a refused request closes its connection). A client silent for
+``REQUEST_TIMEOUT_S``, or slower than that with a verdict's body, is dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import logging
 import re
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -42,6 +46,9 @@ log = logging.getLogger(__name__)
 COOKIE = "mespot_review"
 TOKEN_HEADER = "X-Mespot-Token"
 MAX_BODY = 16 * 1024
+MIN_TOKEN_CHARS = 16
+REQUEST_TIMEOUT_S = 10.0  # read as each connection opens
+_DEFAULT_PORTS = (80, 443)  # a browser's Host header leaves these out
 STATIC = {  # name -> content type; the only files served
     "index.html": "text/html; charset=utf-8",
     "review.js": "text/javascript; charset=utf-8",
@@ -60,6 +67,7 @@ _VIDEO = re.compile(r"^/api/videos/(v\d{1,6})$")
 _CLIP = re.compile(r"^/api/videos/(v\d{1,6})/clip$")
 _FRAME = re.compile(r"^/frames/(v\d{1,6})/(\d{1,9})\.jpg$")
 _STATIC = re.compile(r"^/static/([a-z]+\.(?:js|css))$")
+_LENGTH = re.compile(r"[0-9]+")
 
 
 def is_loopback(host: str) -> bool:
@@ -69,6 +77,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(host: str, port: int) -> set[str] | None:
+    """The Host headers a server bound to host:port answers; None: any (not loopback)."""
+    if not is_loopback(host):
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    hosts = {f"{name}:{port}" for name in names}
+    return hosts | names if port in _DEFAULT_PORTS else hosts
 
 
 def _static(name: str) -> bytes:
@@ -86,18 +103,19 @@ class ReviewServer(ThreadingHTTPServer):
         token: str | None,
         annotator: str = "",
     ):
+        token = token or None
         if not is_loopback(host) and not token:
             raise ValueError(f"binding to {host} (not loopback) needs a token")
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"a review token must be at least {MIN_TOKEN_CHARS} characters, got {len(token)}"
+            )
         self.session = session
         self.annotator = annotator  # the page's default name
         self.token = token
         self.loopback = is_loopback(host)
         super().__init__((host, port), _Handler)
-        self.allowed_hosts = (
-            {f"{h}:{self.server_port}" for h in ("127.0.0.1", "localhost", "[::1]", host)}
-            if self.loopback
-            else None
-        )
+        self.allowed_hosts = allowed_hosts(host, self.server_port)
 
     @property
     def url(self) -> str:
@@ -113,6 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mespot-review"
     sys_version = ""
 
+    def setup(self) -> None:
+        self.timeout = REQUEST_TIMEOUT_S  # every read and write on the connection
+        super().setup()
+
     def log_message(self, format: str, *args) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
@@ -122,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for k, v in {**_SECURITY_HEADERS, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
@@ -210,7 +234,49 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("frame error: %s", e)
             self._error(500, str(e))
 
+    def _body_length(self) -> int | None:
+        """The verdict's declared length; None when refused (no byte of the body is read)."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self._error(411, "a verdict needs a Content-Length (no Transfer-Encoding)")
+            return None
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            self._error(411, "Content-Length is required")
+            return None
+        if len(values) > 1 or not _LENGTH.fullmatch(values[0].strip()):
+            self._error(400, f"Content-Length must be one whole number, got {values}")
+            return None
+        length = int(values[0])
+        if length > MAX_BODY:
+            self._error(413, f"a verdict is at most {MAX_BODY} bytes, got {length}")
+            return None
+        return length
+
+    def _read_body(self, length: int) -> bytes | None:
+        """The body, all of it within REQUEST_TIMEOUT_S; None when it did not come."""
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        chunks: list[bytes] = []
+        try:
+            while length > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the body is too slow")
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(length)
+                if not chunk:
+                    return None  # the client went away mid-body: no one to answer
+                chunks.append(chunk)
+                length -= len(chunk)
+        except TimeoutError:
+            self._error(408, "the verdict's body did not arrive in time")
+            return None
+        finally:
+            self.connection.settimeout(self.timeout)
+        return b"".join(chunks)
+
     def do_POST(self) -> None:
+        keep_alive = not self.close_connection
+        self.close_connection = True  # until the body is read, whatever is refused closes
         if not self._allowed():
             return
         if urlsplit(self.path).path != "/api/verdicts":
@@ -223,15 +289,11 @@ class _Handler(BaseHTTPRequestHandler):
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
             self._error(403, f"verdicts are taken only from this page, not from {origin}")
             return
-        try:
-            length = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            self._error(411, "Content-Length is required")
+        length = self._body_length()
+        raw = None if length is None else self._read_body(length)
+        if raw is None:
             return
-        if length > MAX_BODY:
-            self._error(413, f"a verdict is at most {MAX_BODY} bytes, got {length}")
-            return
-        raw = self.rfile.read(length)
+        self.close_connection = not keep_alive
         try:
             payload = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

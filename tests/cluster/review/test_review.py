@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import socket
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -21,7 +24,8 @@ import numpy as np
 import pytest
 
 from cluster.cli import main
-from cluster.review.server import COOKIE, TOKEN_HEADER, start
+from cluster.review import server as review_server
+from cluster.review.server import COOKIE, MAX_BODY, TOKEN_HEADER, allowed_hosts, start
 from cluster.review.session import MAX_CLIP_FRAMES, ReviewConfig, ReviewSession
 from cluster.run.spot import spot_table
 from cluster.store import Store
@@ -338,20 +342,176 @@ def test_a_non_loopback_bind_needs_a_token(store):
     session = ReviewSession(store)
     with pytest.raises(ValueError, match="needs a token"):
         start(session, host="0.0.0.0")
-    srv = start(session, host="0.0.0.0", token="s3cret-token")
+    srv = start(session, host="0.0.0.0", token="s3cret-token-0123456789")
     try:
         assert request(srv, "/api/videos")[0] == 401
         assert request(srv, "/api/videos", headers={TOKEN_HEADER: "wrong"})[0] == 401
-        assert request(srv, "/api/videos", headers={TOKEN_HEADER: "s3cret-token"})[0] == 200
-        status, headers, _ = request(srv, "/?token=s3cret-token")
-        assert status == 200 and headers["Set-Cookie"].startswith(f"{COOKIE}=s3cret-token;")
+        assert (
+            request(srv, "/api/videos", headers={TOKEN_HEADER: "s3cret-token-0123456789"})[0] == 200
+        )
+        status, headers, _ = request(srv, "/?token=s3cret-token-0123456789")
+        assert status == 200 and headers["Set-Cookie"].startswith(
+            f"{COOKIE}=s3cret-token-0123456789;"
+        )
         assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
-        cookie = {"Cookie": f"{COOKIE}=s3cret-token"}
+        cookie = {"Cookie": f"{COOKIE}=s3cret-token-0123456789"}
         assert request(srv, "/frames/v0/1.jpg", headers=cookie)[0] == 200
-        assert srv.url.endswith("?token=s3cret-token")
+        assert srv.url.endswith("?token=s3cret-token-0123456789")
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def raw_post(srv, extra_headers: str, host: str | None = None) -> bytes:
+    """The head of a POST /api/verdicts as sent on the wire, with extra_headers in it."""
+    return (
+        "POST /api/verdicts HTTP/1.1\r\n"
+        f"Host: {host or f'127.0.0.1:{srv.server_port}'}\r\n"
+        "Content-Type: application/json\r\n"
+        f"{extra_headers}"
+        "\r\n"
+    ).encode()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """All the server sends until it closes the connection (a timeout fails the test)."""
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except ConnectionError:  # closed with bytes of ours unread: a reset after the answer
+        pass
+    return got
+
+
+def raw_exchange(srv, data: bytes, wait_s: float = 10.0) -> tuple[bytes, float]:
+    """Send data as is; the server's answer up to its close, and how long that took."""
+    with socket.create_connection(("127.0.0.1", srv.server_port), timeout=wait_s) as sock:
+        t0 = time.monotonic()
+        sock.sendall(data)
+        return read_until_closed(sock), time.monotonic() - t0
+
+
+def smuggled(srv) -> bytes:
+    """A body that is a whole request: answered only if the server parses the body as one."""
+    return f"GET /api/videos HTTP/1.1\r\nHost: 127.0.0.1:{srv.server_port}\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ("Content-Length: -1\r\n", 400),  # once read as 'the whole body', past the cap
+        ("Content-Length: ten\r\n", 400),
+        ("Content-Length: 1_0\r\n", 400),  # int() takes it; HTTP does not
+        ("Content-Length: +10\r\n", 400),
+        ("Content-Length: 10\r\nContent-Length: 10\r\n", 400),
+        ("", 411),
+        ("Transfer-Encoding: chunked\r\n", 411),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 10\r\n", 411),
+        (f"Content-Length: {MAX_BODY + 1}\r\n", 413),
+        ("Content-Length: 99999999999999999999999\r\n", 413),
+    ],
+)
+def test_a_bad_content_length_is_refused_before_the_body_and_closes(server, store, headers, status):
+    verdict = {"video": "v0", "start": 100, "end": 150, "verdict": "yes", "annotator": "a"}
+    for body in (json.dumps(verdict).encode(), smuggled(server)):
+        got, took = raw_exchange(server, raw_post(server, headers) + body)  # never half-closed
+        assert got.startswith(f"HTTP/1.1 {status} ".encode()), got
+        assert got.count(b"HTTP/1.1 ") == 1, got  # the body was not taken for a request
+        assert b"Connection: close" in got and took < 5
+    assert store.find("verdicts") == []
+    assert request(server, "/api/videos")[0] == 200
+
+
+def test_a_refused_post_leaves_no_body_to_be_read_as_a_request(server, store):
+    bad = raw_post(server, "", host="attacker.example") + smuggled(server)  # 403 on its Host
+    got, _ = raw_exchange(server, bad.replace(b"POST /api/verdicts", b"POST /api/videos"))
+    assert got.startswith(b"HTTP/1.1 403 ") and got.count(b"HTTP/1.1 ") == 1, got
+
+
+def test_a_good_verdict_keeps_the_connection_open(server, store):
+    body = json.dumps({"video": "v0", "start": 100, "end": 150, "verdict": "no", "annotator": "a"})
+    head = raw_post(server, f"Content-Length: {len(body)}\r\n")
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+        sock.sendall(head + body.encode() + smuggled(server))  # a second request: answered
+        got = b""
+        while got.count(b"HTTP/1.1 ") < 2 or not got.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, got  # the server closed the connection
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 201 ") and b"HTTP/1.1 200 " in got, got
+    assert len(store.find("verdicts")) == 1
+
+
+def test_a_body_shorter_than_its_length_does_not_hold_a_thread(server, store, monkeypatch):
+    monkeypatch.setattr(review_server, "REQUEST_TIMEOUT_S", 1.0)
+    got, took = raw_exchange(server, raw_post(server, "Content-Length: 100\r\n") + b"{" * 10)
+    assert got.startswith(b"HTTP/1.1 408 ") and took < 5, (got, took)
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+        t0 = time.monotonic()  # a client that opens a connection and says nothing
+        assert read_until_closed(sock) == b"" and time.monotonic() - t0 < 5
+    assert request(server, "/api/videos")[0] == 200  # the server still answers
+    assert store.find("verdicts") == []
+
+
+def test_a_body_dripping_in_is_dropped_at_the_deadline(server, store, monkeypatch):
+    monkeypatch.setattr(review_server, "REQUEST_TIMEOUT_S", 1.0)
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+        t0 = time.monotonic()
+        sock.sendall(raw_post(server, "Content-Length: 100\r\n"))
+        for _ in range(100):  # a byte every 0.2 s: never silent for the timeout, yet too slow
+            if select.select([sock], [], [], 0.2)[0]:
+                break
+            sock.sendall(b" ")
+        got = read_until_closed(sock)
+        assert got.startswith(b"HTTP/1.1 408 ") and time.monotonic() - t0 < 5, got
+    assert store.find("verdicts") == []
+
+
+def test_allowed_hosts_take_the_bare_address_on_default_ports():
+    for port in (80, 443):
+        hosts = allowed_hosts("127.0.0.1", port)
+        assert {"127.0.0.1", "localhost", "[::1]", f"127.0.0.1:{port}"} <= hosts
+    hosts = allowed_hosts("127.0.0.1", 8765)
+    assert hosts == {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"}
+    assert "127.0.0.1" not in hosts and "127.0.0.1:80" not in hosts
+    assert "127.0.0.2:8765" in allowed_hosts("127.0.0.2", 8765)
+    assert "[::1]:8765" in allowed_hosts("::1", 8765)
+    assert allowed_hosts("0.0.0.0", 80) is None and allowed_hosts("10.0.0.5", 8765) is None
+
+
+def test_a_server_on_port_80_answers_a_browsers_bare_host(server, store):
+    assert server.allowed_hosts == allowed_hosts("127.0.0.1", server.server_port)
+    server.allowed_hosts = allowed_hosts("127.0.0.1", 80)  # as if bound to port 80
+    assert request(server, "/api/videos", host="127.0.0.1")[0] == 200
+    assert request(server, "/api/videos", host="attacker.example")[0] == 403
+    ok = {"video": "v0", "start": 100, "end": 150, "verdict": "yes", "annotator": "a"}
+    body = json.dumps(ok).encode()
+    headers = {"Content-Type": "application/json", "Origin": "http://127.0.0.1"}
+    s, _, b = request(server, "/api/verdicts", method="POST", body=body, headers=headers,
+                      host="127.0.0.1")  # fmt: skip
+    assert s == 201, b
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_a_short_token_is_refused(store, host):
+    session = ReviewSession(store)
+    try:
+        for token in ("x", "a" * 15):
+            with pytest.raises(ValueError, match="at least 16 characters"):
+                start(session, host=host, token=token)
+        srv = start(session, host=host, token="a" * 16)
+        srv.shutdown()
+        srv.server_close()
+    finally:
+        session.close()
+
+
+def test_cli_refuses_a_short_token(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(review_server.ReviewServer, "serve_forever", lambda self: None)
+    args = ["review", str(tmp_path / "store"), "--port", "0", "--token", "x"]
+    assert main(args) == 2
+    assert "mespot review: a review token must be at least 16 characters" in capsys.readouterr().err
 
 
 def test_two_annotators_at_once_never_overwrite_each_other(server, store):
