@@ -193,3 +193,22 @@ def test_an_endpoint_lost_mid_run_reports_what_was_done(tiny_corpus, monkeypatch
     assert "1 videos extracted" in captured.out  # the summary of what was done
     (line,) = [x for x in captured.err.splitlines() if x.startswith("mespot extract:")]
     assert "stopped" in line and "1 videos were committed" in line
+
+
+@pytest.mark.slow
+def test_train_prints_only_mespots_own_lines(trained, tmp_path):
+    """In a fresh process (TensorFlow logs its start-up once per process)."""
+    import subprocess
+    import sys
+
+    from cluster.cli.quiet import NATIVE_LINE
+
+    store, _ = trained
+    argv = [sys.executable, "-m", "cluster.cli", "train", str(store), "--epochs", "1", *LOCAL]
+    quiet = subprocess.run(argv, capture_output=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stdout.decode().startswith("model lstm-")
+    assert not NATIVE_LINE.search(quiet.stderr), quiet.stderr[-2000:]
+    verbose = subprocess.run([*argv[:3], "-v", *argv[3:]], capture_output=True, timeout=300)
+    assert verbose.returncode == 0
+    assert NATIVE_LINE.search(verbose.stderr)  # what -v shows, and the default hides
