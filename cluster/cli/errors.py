@@ -17,7 +17,6 @@ OWN_ERRORS = (
     FileExistsError,
     FrameError,
     StoreError,
-    LookupError,
     RunAborted,
 )
 

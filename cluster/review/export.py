@@ -30,7 +30,7 @@ import pandas as pd
 from cluster.store import Store, paths
 from cluster.store.models import intervals_model_id
 from cluster.store.parquet import read_model_rows, read_table
-from cluster.store.store import file_target, write_file
+from cluster.store.store import file_target
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import IntervalKey, Resolution, resolve
 from pipeline.datasets import SAMM_TYPES, SAMM_WORKBOOK, samm_workbook
@@ -196,9 +196,9 @@ def export_csv(store: Store, out: str, model_id: str | None = None, raw: bool = 
     """
     if raw and model_id is not None:
         raise ValueError("--raw writes every verdict of the log; --model-id does not apply")
-    file_target(out)  # a folder or bucket that cannot be written: say so before any work
+    folder, name = file_target(out)  # a folder or bucket not writable: said before any work
     df = verdict_rows(store) if raw else reviewed_intervals(store, model_id)
-    write_file(out, df.to_csv(index=False).encode("utf-8"))
+    folder.put_atomic(df.to_csv(index=False).encode("utf-8"), name)
     return len(df)
 
 
@@ -258,13 +258,13 @@ def export_samm(store: Store, out: str, model_id: str | None = None) -> int:
     SAMM-layout corpus folder (it replaces that folder's workbook: it holds only the
     reviewed movements). ``read_samm`` finds video folders named ``<subject>_<n>``.
     """
-    file_target(out)
+    folder, name = file_target(out)
     rows = samm_rows(reviewed_intervals(store, model_id), _videos(store))
     titles = [
         f"Micro-movements confirmed in mespot review of store {store.uri or store.root}",
         "Onset/Offset: frame numbers as in the file names; Apex -1: not coded.",
     ]
-    write_file(out, samm_workbook(rows, titles))
+    folder.put_atomic(samm_workbook(rows, titles), name)
     return len(rows)
 
 

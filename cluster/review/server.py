@@ -113,7 +113,6 @@ class ReviewServer(ThreadingHTTPServer):
         self.session = session
         self.annotator = annotator  # the page's default name
         self.token = token
-        self.loopback = is_loopback(host)
         super().__init__((host, port), _Handler)
         self.allowed_hosts = allowed_hosts(host, self.server_port)
 

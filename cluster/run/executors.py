@@ -173,14 +173,15 @@ def require_shared(executor, paths: dict[str, list[str]], shared_fs: bool = Fals
     ``paths`` maps what a path is ("corpus", "store") to the paths or URIs the job uses.
     ``shared_fs`` says the local paths are on a mount every node sees (NFS, a shared volume).
     """
-    if shared_fs or not executor.other_nodes():
+    others = 0 if shared_fs else executor.other_nodes()
+    if not others:
         return
     local = {what: sorted({p for p in ps if is_local_path(p)}) for what, ps in paths.items()}
     local = {what: ps for what, ps in local.items() if ps}
     if local:
         named = "; ".join(f"{what} {', '.join(ps[:3])}" for what, ps in local.items())
         raise ValueError(
-            f"the Ray cluster has {executor.other_nodes()} other nodes, which cannot see local "
+            f"the Ray cluster has {others} other nodes, which cannot see local "
             f"paths ({named}): put them on object storage (s3://bucket/prefix, any fsspec URI) "
             "or, when the path is a shared mount every node sees, pass --shared-fs"
         )

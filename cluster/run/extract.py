@@ -152,8 +152,9 @@ def _claim(jobs: list[VideoJob], committer: Committer, summary: RunSummary) -> l
     """The jobs this run does: not committed yet, lease taken, registered in the manifest."""
     todo: list[VideoJob] = []
     for job in jobs:
-        if committer.is_done(job.record):
-            if committer.refresh_truth(job.record, job.annotations):
+        marker = committer.done_marker(job.record)
+        if marker is not None:
+            if committer.refresh_truth(job.record, job.annotations, marker):
                 summary.truth_updated.append(job.name)
             else:
                 summary.already_done.append(job.name)

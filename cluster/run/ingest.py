@@ -81,16 +81,14 @@ def _find_sessions(fs, root: str, skipped: list[Skipped]) -> list[tuple[str, str
         if kind in ("video", "frames"):
             found.append((path, kind, _stem(path)))
         elif kind == "folder":
-            mine = []
-            for sub, sub_info in _entries(fs, path):
-                sub_kind = _kind(fs, sub, sub_info)
-                if sub_kind in ("video", "frames"):
-                    mine.append((sub, sub_kind, path.rsplit("/", 1)[-1]))
-                elif sub_kind == "folder":
-                    skipped.append(Skipped(sub, "empty session folder: no frames or video in it"))
-            if not mine and not any(s.what.startswith(path + "/") for s in skipped):
+            subject = path.rsplit("/", 1)[-1]
+            kinds = [(sub, _kind(fs, sub, info)) for sub, info in _entries(fs, path)]
+            sessions = [(sub, k, subject) for sub, k in kinds if k in ("video", "frames")]
+            empty = [sub for sub, k in kinds if k == "folder"]
+            skipped += [Skipped(s, "empty session folder: no frames or video in it") for s in empty]
+            if not sessions and not empty:
                 skipped.append(Skipped(path, "empty folder: no session (frames or video) in it"))
-            found += mine
+            found += sessions
     return found
 
 

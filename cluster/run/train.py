@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +38,7 @@ from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
 from cluster.store.models import pack_model, unpack_model
-from cluster.store.parquet import window_predictions
+from cluster.store.parquet import window_predictions, write_model_rows
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import Verdict
@@ -159,12 +159,8 @@ def train_loso(
     scores = _run_folds(
         store, data, cfg, [*subjects, None], summary, runner, gpu_fraction, progress
     )
-    store.write_parquet(
-        predictions_table(data, scores, summary.model_id),
-        paths.PREDICTIONS,
-        paths.model_partition(summary.model_id),
-        paths.PART,
-    )
+    predictions = predictions_table(data, scores, summary.model_id)
+    write_model_rows(store, paths.PREDICTIONS, summary.model_id, predictions)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 
@@ -183,7 +179,7 @@ def _run_folds(
     from tqdm.auto import tqdm
 
     shared = (data.X, data.y, data.subjects, data.layout, cfg, summary.model_id)
-    options = TaskOptions(FOLD_OPTIONS.retries, FOLD_OPTIONS.retry_exceptions, gpu_fraction)
+    options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
     scores: dict[str, np.ndarray] = {}
     with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
         for fold, out in runner.run(fit_fold, ((f, (f,)) for f in folds), shared, options):

@@ -97,13 +97,15 @@ class Committer:
         parts = _marker_parts(record)
         return self.store.read_json(*parts) if self.store.exists(*parts) else None
 
-    def is_done(self, record: VideoRecord) -> bool:
+    def done_marker(self, record: VideoRecord) -> dict | None:
+        """The video's commit marker if it is done with this content and config, else None."""
         m = self.marker(record)
-        return (
-            m is not None
-            and m.get("fingerprint") == record.fingerprint
-            and m.get("config_id") == self.config.config_id
-        )
+        if m is None or m.get("fingerprint") != record.fingerprint:
+            return None
+        return m if m.get("config_id") == self.config.config_id else None
+
+    def is_done(self, record: VideoRecord) -> bool:
+        return self.done_marker(record) is not None
 
     def _lease_body(self, ttl_s: float) -> bytes:
         body = {
@@ -183,14 +185,16 @@ class Committer:
         rows = self.store.read_parquet(*parts).to_pylist()
         return truth_fingerprint([Annotation.from_dict(r) for r in rows])
 
-    def refresh_truth(self, record: VideoRecord, annotations: list[Annotation] | None) -> bool:
-        """Bring a committed video's ground truth and labels in line with ``annotations``.
+    def refresh_truth(
+        self, record: VideoRecord, annotations: list[Annotation] | None, marker: dict
+    ) -> bool:
+        """Bring a committed video's (``marker``: its commit marker) ground truth and labels
+        in line with ``annotations``.
 
         Returns True when they changed (annotations and the features' labels rewritten,
         features kept). A run without ground truth (None) changes nothing.
         """
-        marker = self.marker(record)
-        if annotations is None or marker is None:
+        if annotations is None:
             return False
         new = truth_fingerprint(annotations)
         if self._stored_truth(record, marker) == new:

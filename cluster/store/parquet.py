@@ -34,9 +34,12 @@ def read_feature_config(store: Store) -> FeatureConfig:
     where = store.path(paths.FEATURE_CONFIG)
     if not store.exists(paths.FEATURE_CONFIG):
         raise FileNotFoundError(f"{where}: no feature config (run `mespot extract` first)")
-    text = store.read_text(paths.FEATURE_CONFIG)
-    config = FeatureConfig.from_json(text, source=where)
-    stored_id = json.loads(text).get("config_id")
+    try:
+        stored = json.loads(store.read_text(paths.FEATURE_CONFIG))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{where}: not JSON ({e})") from e
+    config = FeatureConfig.from_dict(stored, source=where)
+    stored_id = stored.get("config_id") if isinstance(stored, dict) else None
     if stored_id is not None and stored_id != config.config_id:
         raise ConfigError(
             f"{where}: config_id {stored_id} does not match its settings ({config.config_id}); "

@@ -189,20 +189,15 @@ class Store:
 
 def file_target(uri: str) -> tuple[Store, str]:
     """(the folder's Store, the file name) of a file to write at a path or URI, after
-    checking that the folder can be written: one clear error before any work."""
+    checking that the folder can be written: one clear error before any work. Write with
+    ``folder.put_atomic(data, name)``, which never creates a bucket (fsspec.open would,
+    through s3fs's makedirs)."""
     parent, _, name = str(uri).rstrip("/").rpartition("/")
     if not name:
         raise ValueError(f"{uri!r} names no file")
     folder = Store.open(parent or ".")
     folder.check_writable()
     return folder, name
-
-
-def write_file(uri: str, data: bytes) -> str:
-    """Write one file at a path or URI atomically (never creating a bucket, as fsspec.open
-    would through s3fs's makedirs)."""
-    folder, name = file_target(uri)
-    return folder.put_atomic(data, name)
 
 
 def _describe(e: BaseException) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipeline.core.labels import covering, window_labels
+from pipeline.core.labels import covering
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
 from pipeline.vision.config import FeatureConfig
@@ -230,11 +230,21 @@ def features_table(
     ``annotations`` None: no ground truth (labels null); [] or only other kinds than
     ``config.label_kinds``: all windows negative.
     """
-    labels = None
-    if annotations is not None:
-        truth = [a.interval for a in annotations if a.kind in config.label_kinds]
-        labels = window_labels(windows, truth, config.label_min_coverage)
-    return results_table(record, results, labels, config)
+    starts = [w.start for w in windows]
+    ends = [w.end for w in windows]
+    labels = truth_labels(starts, ends, annotations, config)
+    return results_table(record, results, None if labels is None else labels.tolist(), config)
+
+
+def truth_labels(
+    starts, ends, annotations: list[Annotation] | None, config: FeatureConfig
+) -> np.ndarray | None:
+    """(N,) bool labels of windows ``starts[i]..ends[i]`` from a video's ground truth (its
+    ``config.label_kinds``, by the coverage rule); None when the video has none."""
+    if annotations is None:
+        return None
+    truth = [a.interval for a in annotations if a.kind in config.label_kinds]
+    return covering(starts, ends, truth, config.label_min_coverage)
 
 
 def relabel(
@@ -246,11 +256,8 @@ def relabel(
     Labels depend on the ground truth only, so corrected or added annotations need no new
     features.
     """
-    labels = pa.nulls(table.num_rows, pa.bool_())
-    if annotations is not None:
-        truth = [a.interval for a in annotations if a.kind in config.label_kinds]
-        starts = table.column("start_frame").to_numpy()
-        ends = table.column("end_frame").to_numpy()
-        labels = pa.array(covering(starts, ends, truth, config.label_min_coverage))
+    starts, ends = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+    found = truth_labels(starts, ends, annotations, config)
+    labels = pa.nulls(table.num_rows, pa.bool_()) if found is None else pa.array(found)
     i = table.schema.get_field_index("label")
     return conform(table.set_column(i, "label", labels), WINDOW_FEATURES)
