@@ -6,14 +6,15 @@ Conventions shared by all tables:
 - Frame numbers are 0-based indices into the video's decoded frame sequence
   (the first file of a numbered folder is frame 0, whatever number its name has)
   and intervals are inclusive at both ends: ``[start_frame, end_frame]``.
-- Seconds are ``frame / fps``.
+- Seconds are ``frame / fps`` (for a variable-rate video, ``fps`` is the mean rate and
+  the window tables' ``start_s``/``end_s`` come from the frames' timestamps).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: videos.variable_rate; features on a time grid
 
 
 class SchemaMismatch(ValueError):
@@ -49,6 +50,9 @@ VIDEOS = _schema(
         pa.field("height", pa.int32(), nullable=False),
         pa.field("first_frame_number", pa.int64(), nullable=False),
         pa.field("fingerprint", pa.string(), nullable=False),
+        # True: frames are not evenly spaced at fps (fps is their mean rate); windows take
+        # frames by the container's timestamps.
+        pa.field("variable_rate", pa.bool_(), nullable=False),
     ],
     "Manifest: one row per video (a numbered frame folder or a video file).",
 )

@@ -88,7 +88,9 @@ def cmd_extract(args) -> int:
     store = Store.open(args.out)
     store.check_writable()  # one clear error before any work
     source = Store.open(args.corpus)
-    corpus, with_labels = load_corpus(source, args.dataset, fps=args.fps, intervals=args.intervals)
+    corpus, with_labels = load_corpus(
+        source, args.dataset, fps=args.fps, intervals=args.intervals, name=args.dataset_name
+    )
     if not corpus.videos:
         reasons = "; ".join(f"{s.what}: {s.reason}" for s in corpus.skipped) or "none found"
         print(f"mespot extract: no readable video in {args.corpus} ({reasons})", file=sys.stderr)

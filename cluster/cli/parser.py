@@ -71,6 +71,11 @@ def _add_extract(sub: Subparsers) -> None:
         "--fps", type=float, help="frame rate (needed for frame folders; samm 200, casme2 30)"
     )
     e.add_argument("--intervals", help="CSV of ground-truth intervals (folder/video datasets)")
+    e.add_argument(
+        "--dataset-name",
+        help="dataset column of what is extracted (default: the reader's, e.g. samm); lets "
+        "two corpora with the same subject ids share a store",
+    )
     _add_run_options(e)
 
 

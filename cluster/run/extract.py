@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from tqdm.auto import tqdm
 
@@ -91,11 +91,32 @@ def load_corpus(
     *,
     fps: float | None = None,
     intervals: str | None = None,
+    name: str | None = None,
 ) -> tuple[Corpus, bool]:
     """Read the corpus at ``source``: (corpus, whether it carries ground truth).
 
-    ``intervals`` (folder and video datasets) is a CSV on the same filesystem.
+    ``intervals`` (folder and video datasets) is a CSV on the same filesystem. ``name``
+    replaces the reader's dataset column (two corpora with the same subject ids, e.g. one
+    recorded at 200 fps and one at 30, can then share a store).
     """
+    corpus, with_labels = _read_corpus(source, dataset, fps, intervals)
+    if name:
+        corpus = renamed(corpus, name)
+    return corpus, with_labels
+
+
+def renamed(corpus: Corpus, name: str) -> Corpus:
+    """``corpus`` with every video and annotation in dataset ``name``."""
+    return replace(
+        corpus,
+        videos=[replace(v, dataset=name) for v in corpus.videos],
+        annotations=[replace(a, dataset=name) for a in corpus.annotations],
+    )
+
+
+def _read_corpus(
+    source: Store, dataset: str, fps: float | None, intervals: str | None
+) -> tuple[Corpus, bool]:
     path, fs = source.root, source.fs
     if dataset == "samm":
         if fps is None:
@@ -290,6 +311,8 @@ class _Progress:
 
 def _too_short(job: VideoJob) -> str:
     r = job.record
+    if job.problem:
+        return f"{job.problem}; no features"
     return (
         f"shorter than one window: {r.n_frames} frames at {r.fps:g} fps, a window spans "
         f"{job.span + 1} frames; no features"

@@ -23,8 +23,8 @@ from cluster.store.commits import video_name
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
 from pipeline.vision.config import FeatureConfig
-from pipeline.vision.features import WindowExtractor, WindowResult
-from pipeline.vision.frames import open_frames
+from pipeline.vision.features import WindowExtractor, WindowResult, video_windows
+from pipeline.vision.frames import FrameError, open_frames
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class VideoJob:
     annotations: list[Annotation] | None  # None: the video has no ground truth
     windows: list[Window]
     span: int = 0  # frame intervals one window spans (its frames: span + 1)
+    problem: str = ""  # why a video has no windows other than being short (too low a rate)
 
     @property
     def name(self) -> str:
@@ -49,8 +50,13 @@ class VideoJob:
 def plan_job(
     record: VideoRecord, annotations: list[Annotation] | None, config: FeatureConfig
 ) -> VideoJob:
-    grid = config.grid(record.fps)
-    return VideoJob(record, annotations, grid.windows(record.n_frames), grid.span)
+    try:
+        fs, path = url_to_fs(record.uri)
+        windows = video_windows(replace(record, uri=path), config, fs=fs)
+        span = windows[0].end - windows[0].start if windows else config.grid(record.fps).span
+    except (ValueError, FrameError) as e:  # too low a frame rate; timestamps unreadable
+        return VideoJob(record, annotations, [], 0, problem=str(e))
+    return VideoJob(record, annotations, windows, span)
 
 
 def with_full_uri(record: VideoRecord, fs) -> VideoRecord:
@@ -99,5 +105,9 @@ def compute_chunk(
     fs, path = url_to_fs(record.uri)
     if record.source_kind == "video" and not isinstance(fs, LocalFileSystem):
         fs, path = LocalFileSystem(), _local_video(fs, path, record.fingerprint)
-    with open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source:
-        return list(extractor_for(config).video(source.read_many, list(windows)))
+    # A variable-rate video is opened as the reader opened it (no fps: its frame count then
+    # comes from its timestamps too, where OpenCV's would be a guess).
+    fps = None if record.variable_rate else record.fps
+    with open_frames(path, fs=fs, fps=fps, reduce=config.decode_reduce) as source:
+        extractor = extractor_for(config)
+        return list(extractor.video(source.read_many, list(windows), None, source.variable_rate))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cluster.store import paths
 from cluster.store.parquet import read_feature_config, read_table, window_columns
@@ -52,8 +53,8 @@ def load_dataset(
     negatives, the rest unlabelled); videos with ground truth keep it, whatever was said
     about them.
     """
+    config = read_feature_config(store)  # first: a store of an older format says so
     table = read_table(store, paths.FEATURES)
-    config = read_feature_config(store)
     layout = FeatureLayout.from_table(table, config, with_magnitude)
     X, y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
@@ -69,4 +70,14 @@ def load_dataset(
         )
         from_verdicts = ~with_truth & (given >= 0)
         y = np.where(from_verdicts, given, y).astype(np.int8)
-    return Dataset(used, X, y, subjects, layout, config, from_verdicts)
+    return Dataset(used, X, y, loso_subjects(used, subjects), layout, config, from_verdicts)
+
+
+def loso_subjects(table: pa.Table, subjects: np.ndarray) -> np.ndarray:
+    """The LOSO group of each row: its subject, or ``dataset:subject`` when the table holds
+    several datasets (SAMM's 006 and another corpus's 006 are different people)."""
+    datasets = pc.unique(table.column("dataset")).to_pylist()
+    if len(datasets) <= 1:
+        return subjects
+    names = np.asarray(table.column("dataset").to_pylist(), dtype=object)
+    return np.asarray([f"{d}:{s}" for d, s in zip(names, subjects, strict=True)], dtype=object)

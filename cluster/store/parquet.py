@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 from cluster.store import paths
 from cluster.store.store import Store
 from pipeline.core.configs import ConfigError
-from pipeline.vision.config import FeatureConfig
+from pipeline.vision.config import FEATURES_FORMAT, FeatureConfig
 from schemas import WINDOW_PREDICTIONS, conform
 
 
@@ -38,6 +38,14 @@ def read_feature_config(store: Store) -> FeatureConfig:
         stored = json.loads(store.read_text(paths.FEATURE_CONFIG))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{where}: not JSON ({e})") from e
+    if isinstance(stored, dict) and stored.get("format") != FEATURES_FORMAT:
+        raise ConfigError(
+            f"{where}: features from an older mespot (format {stored.get('format')!r}, this "
+            f"one reads {FEATURES_FORMAT!r}): their timesteps were counted in frames, so they "
+            "meant another thing at every frame rate. Re-extract them into a new store: "
+            "`mespot extract CORPUS NEW_STORE` (or `mespot ingest SOURCE NEW_STORE`), then "
+            "`mespot train NEW_STORE`"
+        )
     config = FeatureConfig.from_dict(stored, source=where)
     stored_id = stored.get("config_id") if isinstance(stored, dict) else None
     if stored_id is not None and stored_id != config.config_id:

@@ -29,6 +29,7 @@ class VideoRecord:
     height: int
     first_frame_number: int = 0
     fingerprint: str = ""
+    variable_rate: bool = False  # frames not evenly spaced: their times come from the container
 
     def to_dict(self) -> dict:
         return configs.to_dict(self)

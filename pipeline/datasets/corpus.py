@@ -85,7 +85,15 @@ def _kind(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- videos
 
-_FROM_FRAMES = ("uri", "source_kind", "n_frames", "width", "height", "first_frame_number")
+_FROM_FRAMES = (
+    "uri",
+    "source_kind",
+    "n_frames",
+    "width",
+    "height",
+    "first_frame_number",
+    "variable_rate",
+)
 
 
 def video_record(frames: Frames, dataset: str, subject: str, video: str, fps: float) -> VideoRecord:

@@ -1,11 +1,13 @@
 """What a window's LSTM input is: the feature layout, and the arrays of a features table.
 
-A window of T timesteps (T = W / R: 25 at 200 fps, 15 at 30 fps) becomes a sequence of T
-feature vectors; timestep t holds the HOOF of every region, flattened region-major
-(``region * n_bins + bin``), followed, when ``with_magnitude``, by ``log1p`` of each
-region's mean flow magnitude. A model records the :class:`FeatureLayout` it was trained on
-and refuses features with another one (another frame rate gives another T; another
-feature config gives other numbers), raising :class:`LayoutMismatch`.
+A window of T timesteps (T = ceil(W / R), the same at every frame rate: timestep k is the
+flow over R seconds, see pipeline.core.windows) becomes a sequence of T feature vectors;
+timestep t holds the HOOF of every region, flattened region-major (``region * n_bins +
+bin``), followed, when ``with_magnitude``, by ``log1p`` of each region's mean flow
+magnitude (pixels of the aligned face per R seconds). A model records the
+:class:`FeatureLayout` it was trained on and refuses features with another one (another
+feature config gives other numbers), raising :class:`LayoutMismatch`; the frame rate is not
+part of it, so one model serves videos of any rate its features support.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class FeatureLayout:
     regions: tuple[str, ...]
     with_magnitude: bool
     config_id: str
+    step_s: float  # seconds per timestep (features of older mespots, counted in frames, lack it)
 
     def __post_init__(self) -> None:
         if min(self.n_timesteps, self.n_regions, self.n_bins) < 1:
@@ -51,7 +54,7 @@ class FeatureLayout:
     def describe(self) -> str:
         mag = " + magnitude" if self.with_magnitude else ""
         return (
-            f"T={self.n_timesteps} x {self.n_features} features "
+            f"T={self.n_timesteps} x {self.step_s * 1000:g} ms x {self.n_features} features "
             f"({self.n_regions} regions {','.join(self.regions)} x {self.n_bins} bins{mag}, "
             f"config {self.config_id})"
         )
@@ -76,6 +79,13 @@ class FeatureLayout:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "") -> FeatureLayout:
+        if isinstance(d, Mapping) and "n_timesteps" in d and "step_s" not in d:
+            raise LayoutMismatch(
+                f"{source or 'layout'}: made for features of an older mespot, whose timesteps "
+                "were counted in frames (another meaning at every frame rate). Re-extract the "
+                "features into a new store (`mespot extract CORPUS NEW_STORE`) and train a "
+                "new model on them (`mespot train NEW_STORE`)"
+            )
         return configs.from_dict(cls, d, source=source)
 
     @classmethod
@@ -84,8 +94,8 @@ class FeatureLayout:
     ) -> FeatureLayout:
         """The layout of a ``window_features`` table written with ``feature_config``.
 
-        T, regions and bins come from the table and must be the same in every row (tables
-        of videos with other frame rates must be split first), and must agree with the config.
+        T, regions and bins come from the table and must be the same in every row (they are
+        for every frame rate under one config), and must agree with the config.
         """
         if table.num_rows == 0:
             raise LayoutMismatch("no windows: an empty table has no layout")
@@ -95,7 +105,7 @@ class FeatureLayout:
             if len(values) != 1:
                 raise LayoutMismatch(
                     f"{col} differs between windows ({sorted(values)}); "
-                    "split the table by frame rate / feature config first"
+                    "the table mixes feature configs: split it first"
                 )
             sizes[col] = int(values[0])
         ids = pc.unique(table.column("config_id")).to_pylist()
@@ -103,12 +113,20 @@ class FeatureLayout:
         if ids != [config_id]:
             raise LayoutMismatch(f"table has feature configs {ids}, config file says {config_id}")
         regions = tuple(feature_config.regions)
-        if sizes["n_regions"] != len(regions) or sizes["n_bins"] != feature_config.n_bins:
+        want = (feature_config.timesteps, len(regions), feature_config.n_bins)
+        if (sizes["n_timesteps"], sizes["n_regions"], sizes["n_bins"]) != want:
             raise LayoutMismatch(
-                f"table has {sizes['n_regions']} regions x {sizes['n_bins']} bins, "
-                f"config says {list(regions)} x {feature_config.n_bins} bins"
+                f"table has T={sizes['n_timesteps']} x {sizes['n_regions']} regions x "
+                f"{sizes['n_bins']} bins, config says T={want[0]} x {list(regions)} x "
+                f"{want[2]} bins"
             )
-        return cls(regions=regions, with_magnitude=with_magnitude, config_id=config_id, **sizes)
+        return cls(
+            regions=regions,
+            with_magnitude=with_magnitude,
+            config_id=config_id,
+            step_s=float(feature_config.flow_step_s),
+            **sizes,
+        )
 
 
 def face_rows(table: pa.Table, layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 
 from pipeline.core import configs
 from pipeline.core.configs import ConfigError
-from pipeline.core.windows import WindowGrid
+from pipeline.core.windows import WindowGrid, grid_timesteps
 
 #: Regions of interest the extractor knows (see pipeline.vision.face.REGION_LANDMARKS).
 #: Eyes, nose and the middle of the mouth are left out on purpose (the paper, III-A).
 KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", "mouth_left", "mouth_right")
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+#: Written into every store's feature_config.json. Stores from before the time grid lack it:
+#: their timesteps were frame counts, so their features meant another thing at every rate.
+FEATURES_FORMAT = "mespot-features/2"
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,12 @@ class FeatureConfig:
     Two runs with equal configs (same ``config_id``) give the same features.
     """
 
-    # Windows (seconds, so any fps works).
+    # Windows on a time grid (pipeline.core.windows): T = ceil(window_s / flow_step_s)
+    # timesteps of flow_step_s seconds each, the same at every frame rate. 1/25 s works
+    # down to ~24 fps; the paper's 200 fps setting is flow_step_s = 1/50 (T = 25).
     window_s: float = 0.5
     overlap_s: float = 0.3
-    flow_step_s: float = 1 / 50
+    flow_step_s: float = 1 / 25
     label_min_coverage: float = 0.8
     # Which annotation kinds make a window positive.
     label_kinds: tuple[str, ...] = ("micro",)
@@ -53,7 +58,7 @@ class FeatureConfig:
     decode_reduce: int = 1
 
     def __post_init__(self) -> None:
-        WindowGrid.from_seconds(30.0, self.window_s, self.overlap_s, self.flow_step_s)
+        grid_timesteps(self.window_s, self.overlap_s, self.flow_step_s)
         unknown = [r for r in self.regions if r not in KNOWN_REGIONS]
         if unknown or not self.regions:
             raise ValueError(f"unknown regions {unknown}; choose from {KNOWN_REGIONS}")
@@ -68,7 +73,13 @@ class FeatureConfig:
         if not 0 < self.label_min_coverage <= 1:
             raise ValueError(f"label_min_coverage must be in (0, 1], got {self.label_min_coverage}")
 
+    @property
+    def timesteps(self) -> int:
+        """T, a window's timesteps (the same at every frame rate)."""
+        return grid_timesteps(self.window_s, self.overlap_s, self.flow_step_s)
+
     def grid(self, fps: float) -> WindowGrid:
+        """Window geometry at ``fps`` (ValueError when fps is too low for ``flow_step_s``)."""
         return WindowGrid.from_seconds(fps, self.window_s, self.overlap_s, self.flow_step_s)
 
     def to_dict(self) -> dict:
@@ -77,16 +88,18 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, d: Mapping, source: str = "") -> FeatureConfig:
         """Unknown keys refused (naming ``source``), missing ones defaulted; see core.configs."""
-        return configs.from_dict(cls, d, source=source, ignore=("config_id",))
+        return configs.from_dict(cls, d, source=source, ignore=("config_id", "format"))
 
     @property
     def config_id(self) -> str:
         """A short fingerprint of the settings (stable across runs and machines)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        # The format is part of it: features of another format are other numbers.
+        blob = json.dumps({"format": FEATURES_FORMAT, **self.to_dict()}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def to_json(self) -> str:
-        return json.dumps({**self.to_dict(), "config_id": self.config_id}, indent=2) + "\n"
+        d = {"format": FEATURES_FORMAT, **self.to_dict(), "config_id": self.config_id}
+        return json.dumps(d, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = "") -> FeatureConfig:

@@ -3,7 +3,8 @@
 For each window: detect the face and fit landmarks on its first frame, align on the
 eye line, refit and box the regions (pipeline.vision.face), warp only the regions of every
 sampled frame into aligned-face pixels, compute optical flow between consecutive
-sampled frames (R apart) inside each region, and reduce each flow field to a HOOF.
+sampled frames (chosen by time, R seconds apart: pipeline.core.windows) inside each region,
+scaled to a displacement per R, and reduce each flow field to a HOOF.
 The result per window is a (T, regions, bins) histogram array and a (T, regions)
 array of mean flow magnitudes.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -72,12 +73,21 @@ class WindowResult:
 class FrameCache:
     """Decoded frames by index; asks the source only for frames it does not hold."""
 
-    def __init__(self, read_many: Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]):
+    def __init__(
+        self,
+        read_many: Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]],
+        contiguous: bool = False,
+    ):
         self._read_many = read_many
         self._frames: dict[int, np.ndarray] = {}
+        # Contiguous: every frame between the first and last wanted is read and kept, so
+        # reads never go back (seeking by frame number is not exact in variable-rate files).
+        self._contiguous = contiguous
 
-    def get(self, indices: range) -> list[np.ndarray]:
+    def get(self, indices: Sequence[int]) -> list[np.ndarray]:
         missing = [i for i in indices if i not in self._frames]
+        if self._contiguous and missing:
+            missing = [i for i in range(missing[0], max(indices) + 1) if i not in self._frames]
         for i, frame in self._read_many(missing):
             self._frames[i] = frame
         return [self._frames[i] for i in indices]
@@ -127,6 +137,11 @@ class WindowExtractor:
         t, r = window.timesteps, len(cfg.regions)
         with timer("flow"):
             flows = np.stack([self._flow(crops[k], crops[k + 1]) for k in range(t)])
+            # Each timestep is a displacement per flow_step_s seconds: frames chosen by time
+            # lie 1 or 2 frames apart at 30 fps (33 or 67 ms for a 40 ms step).
+            scale = cfg.flow_step_s / np.asarray(window.gaps_s, np.float32)
+            if not np.allclose(scale, 1.0, rtol=1e-6):
+                flows *= scale[:, None, None, None].astype(flows.dtype)
         hists = np.zeros((t, r, cfg.n_bins), np.float32)
         mags = np.zeros((t, r), np.float32)
         with timer("hoof"):
@@ -141,10 +156,12 @@ class WindowExtractor:
         read_many: Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]],
         windows: list[Window],
         timer: StageTimer | None = None,
+        contiguous: bool = False,
     ) -> Iterator[WindowResult]:
-        """Features of each window in turn; a window whose frames fail to decode is flagged."""
+        """Features of each window in turn; a window whose frames fail to decode is flagged.
+        ``contiguous``: read every frame of the span, never going back (variable-rate video)."""
         timer = timer or StageTimer()
-        cache = FrameCache(read_many)
+        cache = FrameCache(read_many, contiguous)
         for w in sorted(windows, key=lambda w: w.start):
             try:
                 with timer("decode"):
@@ -175,8 +192,8 @@ def results_table(
                 "window": w.index,
                 "start_frame": w.start,
                 "end_frame": w.end,
-                "start_s": w.start / record.fps,
-                "end_s": w.end / record.fps,
+                "start_s": w.start_s,
+                "end_s": w.end_s,
                 "face_found": res.face_found,
                 "skip_reason": res.skip_reason,
                 "n_timesteps": w.timesteps,
@@ -208,14 +225,30 @@ def extract_video(
     cannot be decoded, or that shows no face, is kept and flagged with the reason.
     """
     cfg = extractor.config
-    windows = cfg.grid(record.fps).windows(record.n_frames)
+    windows = video_windows(record, cfg, fs=fs)
     results = []
-    with open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source:
-        for res in extractor.video(source.read_many, windows, timer):
+    fps = None if record.variable_rate else record.fps  # as the reader opened it
+    with open_frames(record.uri, fs=fs, fps=fps, reduce=cfg.decode_reduce) as source:
+        for res in extractor.video(source.read_many, windows, timer, source.variable_rate):
             results.append(res)
             if on_window is not None:
                 on_window(res)
     return features_table(record, windows, results, annotations, cfg)
+
+
+def video_windows(record: VideoRecord, config: FeatureConfig, fs=None) -> list[Window]:
+    """The video's windows: on its frame-rate grid, or, when its frame rate varies, by its
+    frames' timestamps (read from the container, without decoding). ValueError when its
+    frame rate is too low for ``config.flow_step_s``."""
+    if not record.variable_rate:
+        return config.grid(record.fps).windows(record.n_frames)
+    with open_frames(record.uri, fs=fs) as source:  # no fps given: the container's times
+        times = source.frame_times()
+    if times is None:  # evenly spaced after all
+        return config.grid(record.fps).windows(record.n_frames)
+    # The typical rate, not the mean: dropped frames lower the mean, not the frames' spacing.
+    typical = 1.0 / float(np.median(np.diff(times)))
+    return config.grid(typical).windows(record.n_frames, times)
 
 
 def features_table(

@@ -133,6 +133,8 @@ class FolderFrames:
     """
 
     source_kind = "frames"
+    # A folder has no timestamps: its frames are evenly spaced at the fps given.
+    variable_rate = False
 
     def __init__(
         self,
@@ -191,6 +193,10 @@ class FolderFrames:
         )
         ends = [self.fs.cat_file(self._files[0].path), self.fs.cat_file(self._files[-1].path)]
         return digest([listing.encode(), *ends])
+
+    def frame_times(self) -> np.ndarray | None:
+        """Always None: frame i is at i / fps (``VideoFrames.frame_times`` has the array)."""
+        return None
 
     def close(self) -> None:
         """Nothing to release; here so both sources are used the same way."""

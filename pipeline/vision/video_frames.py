@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +22,7 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
+from pipeline.vision.containers import container_shortfall
 from pipeline.vision.frame_common import (
     FrameError,
     basename,
@@ -32,89 +32,19 @@ from pipeline.vision.frame_common import (
     digest,
     grey_reduced,
 )
+from pipeline.vision.frame_times import (
+    Timestamps,
+    fits_rate,
+    mean_rate,
+    read_timestamps,
+    reconcile,
+    usable_fps,
+)
 
 _FINGERPRINT_CHUNK = 1 << 20
 # H.264 and HEVC reorder at most 16 frames, so frames put out of place by a cut lie among
 # the last 16 decoded.
 _REORDER_TAIL = 16
-# First box of an ISO base media file (MP4, MOV, M4V, 3GP).
-_BMFF_FIRST = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
-_EBML_ID, _SEGMENT_ID = 0x1A45DFA3, 0x18538067
-
-
-def _bmff_end(f, size: int) -> int | None:
-    """Where the top-level boxes end as declared (past ``size`` at the first box that runs
-    past the end of the file); None if not ISO BMFF or a box runs to the end undeclared."""
-    off = 0
-    while off + 8 <= size:
-        f.seek(off)
-        head = f.read(16)
-        box_size, kind = struct.unpack(">I4s", head[:8])
-        if off == 0 and kind not in _BMFF_FIRST:
-            return None
-        if box_size == 1:  # 64-bit size follows the type
-            if len(head) < 16:
-                return off + 16
-            box_size = struct.unpack(">Q", head[8:16])[0]
-        if box_size < 8:  # 0: "runs to the end of the file", nothing to check; < 8: junk
-            return None
-        off += box_size
-    return off
-
-
-def _riff_end(f, size: int) -> int | None:
-    """End of the last RIFF chunk (AVI; OpenDML files chain several), as declared."""
-    off, end = 0, None
-    while off + 8 <= size:
-        f.seek(off)
-        tag, n = struct.unpack("<4sI", f.read(8))
-        if tag != b"RIFF":
-            break
-        end = off + 8 + n
-        off = end + (n & 1)  # chunks are padded to even sizes
-    return end
-
-
-def _ebml_number(data: bytes, pos: int, keep_marker: bool) -> tuple[int | None, int]:
-    """An EBML variable-length number at ``pos``: (value, next pos); None value if unknown."""
-    if pos >= len(data) or data[pos] == 0:
-        return None, len(data) + 1
-    length = 9 - data[pos].bit_length()
-    raw = int.from_bytes(data[pos : pos + length], "big")
-    if keep_marker:  # element IDs keep their length marker
-        return raw, pos + length
-    value = raw & ((1 << (7 * length)) - 1)
-    return (None if value == (1 << (7 * length)) - 1 else value), pos + length
-
-
-def _matroska_end(f, size: int) -> int | None:
-    """End of the Segment (Matroska, WebM) as declared; None if not Matroska or unknown."""
-    f.seek(0)
-    data = f.read(4096)
-    ident, pos = _ebml_number(data, 0, keep_marker=True)
-    if ident != _EBML_ID:
-        return None
-    header_size, pos = _ebml_number(data, pos, keep_marker=False)
-    if header_size is None:
-        return None
-    ident, pos = _ebml_number(data, pos + header_size, keep_marker=True)
-    if ident != _SEGMENT_ID:
-        return None
-    segment_size, pos = _ebml_number(data, pos, keep_marker=False)
-    return None if segment_size is None or pos > len(data) else pos + segment_size
-
-
-def container_shortfall(path: str) -> tuple[int, int] | None:
-    """(file size, end of the first top-level box, chunk or segment that runs past it) when a
-    local MP4/MOV, AVI or Matroska file is shorter than its own structure says (cut short);
-    None when it is whole, or its container is none of these or does not declare sizes."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        for container_end in (_bmff_end, _riff_end, _matroska_end):
-            declared = container_end(f, size)
-            if declared is not None:
-                return (size, declared) if declared > size else None
-    return None
 
 
 def out_of_place(stamps_ms: Sequence[float], fps: float | None) -> int | None:
@@ -148,10 +78,19 @@ class VideoFrames:
     (it may be only partly decoded) and any of the last few whose timestamp is not one frame
     after the previous one's (out of place: frames before it are beyond the cut); finding
     them takes one decoding pass over such a file, at its first read. A whole file is
-    decoded as before. ``fps`` is the container's unless given. A file on a remote
-    filesystem (anything but fsspec's local one) is first copied to a local temporary file,
-    removed by ``close()``; OpenCV cannot read from fsspec. Unreadable files raise
-    FrameError when opened.
+    decoded as before.
+
+    ``fps`` given: frames are evenly spaced at it, timestamps are never read. Otherwise the
+    packets are demuxed once at open (no decoding; ``frame_times`` module): ``fps`` is the
+    container's (``CAP_PROP_FPS``) if frame i lies at i / fps (within 0.5 ms + a time-base
+    tick), else the timestamps' mean rate (n - 1) / duration; None with neither (the file
+    opens, ``frame_times()`` raises). Where the container declares no frame count
+    (Matroska), OpenCV's is duration x rate, a guess: unless the file is cut short,
+    ``n_frames`` is the count of timestamped packets.
+
+    A file on a remote filesystem (anything but fsspec's local one) is first copied to a
+    local temporary file, removed by ``close()``; OpenCV cannot read from fsspec.
+    Unreadable files raise FrameError when opened.
     """
 
     source_kind = "video"
@@ -193,10 +132,8 @@ class VideoFrames:
         if not cap.isOpened():
             raise FrameError(f"video {self.uri}: cannot be opened (unreadable or not a video)")
         self._header_count = header_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        container_fps = cap.get(cv2.CAP_PROP_FPS)
-        if not (np.isfinite(container_fps) and container_fps > 0):
-            container_fps = None
-        self._container_fps = container_fps
+        self._container_fps = usable_fps(cap.get(cv2.CAP_PROP_FPS))
+        self._given_fps = fps is not None
         ok, frame = cap.read()
         if not ok or frame is None:
             raise FrameError(f"video {self.uri}: no frame can be decoded")
@@ -206,8 +143,81 @@ class VideoFrames:
         self.height, self.width = self._first.shape
         # Some containers carry no frame count: then count by demuxing (slow, but exact).
         self.n_frames = header_count if header_count > 0 else self._count_by_grabbing()
+        self.fps: float | None = float(fps) if fps is not None else self._container_fps
+        if fps is None:
+            self._rate_and_count_from_timestamps()
         self.frame_numbers: Sequence[int] = range(self.n_frames)
-        self.fps: float | None = float(fps) if fps is not None else container_fps
+
+    @cached_property
+    def _stamps(self) -> Timestamps:
+        """The video stream's packet timestamps, demuxed once (never read when the caller
+        gave fps)."""
+        return read_timestamps(self._local)
+
+    def _rate_and_count_from_timestamps(self) -> None:
+        """Correct ``n_frames`` and ``fps`` from the timestamps (class docstring)."""
+        stamps = self._stamps
+        if not stamps.usable:
+            return  # nothing better than what OpenCV said
+        # OpenCV's count for a container without one is duration x rate, a guess; the
+        # packets are the frames, unless the file is cut (then the cut-file rules apply to
+        # the header's count, and the packets stop at the cut).
+        if stamps.declared == 0 and self._header_count > 0:
+            if not self._cut_short:
+                self.n_frames = int(stamps.times.size)
+        times = self._trusted_times()
+        if self.fps is None or not fits_rate(times, self.fps, stamps.tick):
+            self.fps = mean_rate(times)
+
+    @cached_property
+    def _cut_short(self) -> bool:
+        return container_shortfall(self._local) is not None
+
+    def _trusted_times(self) -> np.ndarray:
+        """The timestamps that say how frames are spaced: in a file cut short, the last few
+        packets before the cut may be out of place (B-frames), so they are left out."""
+        times = self._stamps.times[: self.n_frames]
+        if self._cut_short:
+            times = times[: max(2, times.size - _REORDER_TAIL)]
+        return times
+
+    def _evenly_spaced(self) -> bool:
+        """Whether frame i is at i / fps: the caller gave fps, or the timestamps fit it, or
+        there are none to say otherwise (then fps, if any, is the container's)."""
+        stamps = self._stamps if not self._given_fps else None
+        if stamps is None or not stamps.usable or self.fps is None:
+            return True
+        return fits_rate(self._trusted_times(), self.fps, stamps.tick)
+
+    @property
+    def variable_rate(self) -> bool:
+        """True when ``frame_times()`` gives an array: the frames are not evenly spaced at
+        ``fps`` (always False when the caller gave fps)."""
+        return not self._evenly_spaced()
+
+    def frame_times(self) -> np.ndarray | None:
+        """float64 (n_frames,) seconds of each frame from frame 0 (element 0 is 0.0),
+        strictly increasing and read-only; None when frames are evenly spaced at ``fps``.
+
+        Timestamps come from the container's packets, sorted (presentation order). More of
+        them than ``n_frames``: the first ``n_frames``; up to 2 fewer: the rest extrapolated
+        at the median interval; over 2 fewer: FrameError (``frame_times.reconcile``). With
+        no frame rate and no timestamps: FrameError saying to pass the frame rate.
+        """
+        if self.fps is None:
+            raise FrameError(
+                f"video {self.uri}: its container gives neither a frame rate nor frame "
+                f"timestamps; pass the frame rate (--fps)"
+            )
+        if self._evenly_spaced():
+            return None
+        return self._variable_times
+
+    @cached_property
+    def _variable_times(self) -> np.ndarray:
+        times = reconcile(self._stamps.times, self.n_frames, self.uri)
+        times.flags.writeable = False  # cached and shared between callers
+        return times
 
     def _count_by_grabbing(self) -> int:
         cap = cv2.VideoCapture(self._local, cv2.CAP_FFMPEG)

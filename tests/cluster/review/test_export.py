@@ -68,6 +68,7 @@ def _video_rows(root: Path) -> list[dict]:
             "height": 8,
             "first_frame_number": first,
             "fingerprint": "x",
+            "variable_rate": False,
         }
         for s, v, fps, first in VIDEOS_SPEC
     ]

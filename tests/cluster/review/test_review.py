@@ -72,6 +72,7 @@ def build_store(root, store_uri: str | None = None) -> Store:
         "height": 120,
         "first_frame_number": 1,
         "fingerprint": "x",
+        "variable_rate": False,
     }
     videos = conform([row], VIDEOS)
     store.write_parquet(videos, "videos", "part-0.parquet")

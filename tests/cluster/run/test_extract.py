@@ -52,7 +52,7 @@ def test_real_face_video_has_a_face_in_nearly_every_window(tmp_path):
     faces = sum(t.column("face_found").to_pylist())
     assert t.num_rows >= 90 and faces / t.num_rows >= 0.95
     row = t.slice(0, 1).to_pylist()[0]
-    assert len(row["hoof"]) == row["n_timesteps"] * row["n_regions"] * row["n_bins"] == 12 * 3 * 8
+    assert len(row["hoof"]) == row["n_timesteps"] * row["n_regions"] * row["n_bins"] == 13 * 3 * 8
     assert row["label"] is None  # no ground truth given
     cfg = FeatureConfig.from_json((out / "feature_config.json").read_text())
     assert cfg == FeatureConfig() and row["config_id"] == cfg.config_id
@@ -116,10 +116,11 @@ def test_synth_then_extract(tmp_path):
     validate_table(table(out, "videos"), VIDEOS)
     ann = table(out, "annotations")
     validate_table(ann, ANNOTATIONS)
-    # 3 s at 100 fps: 300 frames, step 2, T 25, stride 20: 13 full windows + a tail window.
+    # 3 s at 100 fps: 300 frames; T 13 flows of 4 frames (40 ms), span 52, stride 20:
+    # 13 full windows (starts 0..240) + a tail window ending on frame 299.
     assert t.num_rows == 2 * 14
     assert sum(t.column("face_found").to_pylist()) == t.num_rows
-    assert set(t.column("n_timesteps").to_pylist()) == {25}
+    assert set(t.column("n_timesteps").to_pylist()) == {13}
     labels = t.column("label").to_pylist()
     assert None not in labels
     micro = [a for a in ann.to_pylist() if a["kind"] == "micro"]

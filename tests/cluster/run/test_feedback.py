@@ -26,7 +26,7 @@ from pipeline.learn.simulation import (
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
-FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4)
+FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4, flow_step_s=0.5 / 3)  # T = 3
 T, R, B = 3, 2, 4
 N_WINDOWS = 8  # window i spans frames 10 i .. 10 i + 20 (21 frames)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,5 +1,6 @@
 """Windows and labels at 200 and 30 fps, and the interval type."""
 
+import numpy as np
 import pytest
 
 from pipeline.core.intervals import Interval
@@ -19,9 +20,12 @@ def test_interval_measures():
         Interval(5, 4)
 
 
+PAPER = {"flow_step_s": 1 / 50}  # the paper's 200 fps setting: T = 25 flows of 4 frames
+
+
 def test_grid_at_200_fps_matches_the_paper():
-    g = WindowGrid.from_seconds(200)
-    assert (g.step, g.timesteps, g.stride, g.span) == (4, 25, 40, 100)
+    g = WindowGrid.from_seconds(200, **PAPER)
+    assert (g.timesteps, g.stride, g.span) == (25, 40, 100)
     ws = g.windows(1000)
     # starts 0, 40, ..., 880 (880 + 100 = 980 <= 999), then a tail window ending at 999.
     assert [w.start for w in ws[:3]] == [0, 40, 80]
@@ -29,21 +33,62 @@ def test_grid_at_200_fps_matches_the_paper():
     assert len(ws) == 24
     w = ws[1]
     assert list(w.sample_frames()) == list(range(40, 141, 4)) and w.timesteps == 25
+    assert w.gaps_s == pytest.approx([0.02] * 25)
     assert g.to_seconds(w.end) - g.to_seconds(w.start) == pytest.approx(0.5)
 
 
-def test_grid_at_30_fps():
+@pytest.mark.parametrize(
+    "fps, step_frames", [(200, 8), (100, 4), (50, 2), (25, 1)], ids=lambda v: str(v)
+)
+def test_default_grid_is_exact_at_multiples_of_25_fps(fps, step_frames):
+    g = WindowGrid.from_seconds(fps)
+    assert g.timesteps == 13  # ceil(0.5 / 0.04), at every rate
+    assert g.offsets == tuple(range(0, 13 * step_frames + 1, step_frames))
+    w = g.windows(fps * 2)[1]
+    assert w.start == g.stride == fps // 5  # windows start every 0.2 s
+    assert w.gaps_s == pytest.approx([0.04] * 13)
+
+
+def test_grid_at_30_fps_takes_the_nearest_frames():
     g = WindowGrid.from_seconds(30)
-    assert (g.step, g.timesteps, g.stride, g.span) == (1, 15, 6, 15)
+    # Times k * 40 ms are frames k * 1.2: 0, 1.2, 2.4, 3.6, ... -> nearest 0, 1, 2, 4, ...
+    assert g.offsets == (0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16)
+    assert (g.timesteps, g.stride, g.span) == (13, 6, 16)
+    w = g.windows(40)[1]
+    assert w.frames[:4] == (6, 7, 8, 10)
+    assert w.gaps_s[:3] == pytest.approx([1 / 30, 1 / 30, 2 / 30])
     ws = g.windows(40)
-    # starts 0, 6, 12, 18, 24 (24 + 15 = 39 is the last frame): no tail window needed.
-    assert [(w.start, w.end) for w in ws] == [(0, 15), (6, 21), (12, 27), (18, 33), (24, 39)]
-    ws = g.windows(42)
-    assert (ws[-1].start, ws[-1].end) == (26, 41)
+    # starts 0, 6, ..., 18 (18 + 16 = 34 < 39), then a tail window ending at 39.
+    assert [(w.start, w.end) for w in ws] == [(0, 16), (6, 22), (12, 28), (18, 34), (23, 39)]
+
+
+def test_grid_refuses_a_frame_rate_too_low_for_the_step():
+    # Film rate: 0.96 frames per step; times 11.51 and 12.47 both round to frame 12, so
+    # the last takes frame 13 (the window spans 13 / 23.976 = 0.542 s, within 5% of 0.52).
+    assert WindowGrid.from_seconds(23.976).offsets[-3:] == (11, 12, 13)
+    with pytest.raises(ValueError, match=r"20 fps is too low for a flow step of 0\.04 s"):
+        WindowGrid.from_seconds(20)
+    with pytest.raises(ValueError, match="30 fps is too low"):
+        WindowGrid.from_seconds(30, **PAPER)
+
+
+def test_variable_rate_windows_follow_the_frame_times():
+    # Evenly timed frames give exactly the constant-rate windows.
+    g = WindowGrid.from_seconds(25)
+    timed = g.windows(60, times=np.arange(60) / 25)
+    assert [w.frames for w in timed] == [w.frames for w in g.windows(60)]
+    assert timed[0].gaps_s == pytest.approx(g.windows(60)[0].gaps_s)
+    # 30 fps with frame 5 dropped: times jump from 4/30 to 6/30 after index 4.
+    times = np.delete(np.arange(61) / 30, 5)
+    w = WindowGrid.from_seconds(30).windows(60, times=times)[0]
+    # Wanted 0, 40, 80, 120, 160 ms: frames at 0, 33, 67, 100, 133, (167 gone), 200 ms.
+    assert w.frames[:5] == (0, 1, 2, 4, 5)
+    assert times[list(w.frames[:5])] == pytest.approx([0, 1 / 30, 2 / 30, 4 / 30, 6 / 30])
+    assert w.gaps_s[3] == pytest.approx(2 / 30)  # frame 4 (133 ms) to frame 5 (200 ms)
 
 
 def test_short_and_exact_videos():
-    g = WindowGrid.from_seconds(200)
+    g = WindowGrid.from_seconds(200, **PAPER)
     assert g.windows(100) == []  # frames 0..99: one window needs 101
     assert [(w.start, w.end) for w in g.windows(101)] == [(0, 100)]
     assert g.windows(0) == []
@@ -63,14 +108,14 @@ def test_labels_at_200_fps():
     #  win 2:                      [=========100=========]
     #  truth:                  [60 ....... 139]               (80 frames)
     #  win 0 covers 60..100 = 41/80; win 1 covers 60..139 = 80/80; win 2 80..139 = 60/80
-    g = WindowGrid.from_seconds(200)
+    g = WindowGrid.from_seconds(200, **PAPER)
     ws = g.windows(400)
     labels = window_labels(ws, [Interval(60, 139)])
     assert labels[:4] == [False, True, False, False]
 
 
 def test_label_threshold_is_inclusive_at_80_percent():
-    g = WindowGrid.from_seconds(200)
+    g = WindowGrid.from_seconds(200, **PAPER)
     ws = g.windows(400)
     # truth 81..105 (25 frames); window 0 (0..100) covers 81..100 = 20/25 = 0.8 exactly.
     assert window_labels(ws, [Interval(81, 105)])[0] is True
@@ -80,16 +125,17 @@ def test_label_threshold_is_inclusive_at_80_percent():
 
 def test_labels_at_30_fps():
     g = WindowGrid.from_seconds(30)
-    ws = g.windows(60)  # windows 0..15, 6..21, 12..27, ...
-    labels = window_labels(ws, [Interval(14, 23)])  # 10 frames
-    # win 0 covers 14,15 = 2/10; win 1 covers 14..21 = 8/10; win 2 covers 14..23 = 10/10
+    ws = g.windows(60)  # windows 0..16, 6..22, 12..28, 18..34, ...
+    labels = window_labels(ws, [Interval(15, 24)])  # 10 frames
+    # win 0 covers 15,16 = 2/10; win 1 covers 15..22 = 8/10; win 2 covers 15..24 = 10/10;
+    # win 3 covers 18..24 = 7/10
     assert labels[:4] == [False, True, True, False]
 
 
 @pytest.mark.parametrize("fps", [200.0, 30.0, 25.0, 23.976])
 def test_every_movement_up_to_half_a_second_has_a_positive_window(fps):
     # The paper's guarantee (eq. 1): with W 0.5 s and overlap 0.3 s some window covers
-    # >= 80% of any interval no longer than W.
+    # >= 80% of any interval no longer than a window (0.52 s on the default time grid).
     g = WindowGrid.from_seconds(fps)
     ws = g.windows(int(fps * 4))
     longest = g.span + 1

@@ -17,8 +17,10 @@ from schemas import WINDOW_FEATURES, conform
 
 T, R, B = 9, 2, 4
 REGIONS = ("eyebrows", "mouth_left")
-FC = FeatureConfig(regions=REGIONS, n_bins=B)
-LAYOUT = FeatureLayout(T, R, B, REGIONS, with_magnitude=True, config_id=FC.config_id)
+FC = FeatureConfig(regions=REGIONS, n_bins=B, flow_step_s=0.5 / T)
+LAYOUT = FeatureLayout(
+    T, R, B, REGIONS, with_magnitude=True, config_id=FC.config_id, step_s=FC.flow_step_s
+)
 
 
 def one_hot(bin_: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
 REGIONS = ("eyebrows", "mouth_left")
-FC = FeatureConfig(regions=REGIONS, n_bins=4)
+FC = FeatureConfig(regions=REGIONS, n_bins=4, flow_step_s=0.5 / 3)  # T = 3
 FC_DICT = {**FC.to_dict(), "config_id": FC.config_id}
 
 
@@ -57,6 +57,7 @@ def layout(t=3, with_magnitude=True, **kw) -> FeatureLayout:
         "regions": REGIONS,
         "with_magnitude": with_magnitude,
         "config_id": FC.config_id,
+        "step_s": FC.flow_step_s,
         **kw,
     }
     return FeatureLayout(**d)
@@ -113,7 +114,7 @@ def test_layout_check_names_both_layouts(other, words):
     with pytest.raises(LayoutMismatch) as e:
         layout().check(other, where="model m1")
     msg = str(e.value)
-    assert msg.startswith("model m1: expects T=3 x 10 features")
+    assert msg.startswith("model m1: expects T=3 x 166.667 ms x 10 features")
     for w in words:
         assert w in msg
 
@@ -193,6 +194,16 @@ def test_model_learns_a_separable_problem(trained):
     assert model.predict(np.zeros((0, T_TOY, F_TOY), np.float32)).shape == (0,)
 
 
+def test_a_layout_from_before_the_time_grid_is_refused_with_how_to_re_extract():
+    # model.json of a model trained before timesteps were fixed in seconds: no step_s.
+    old = {k: v for k, v in layout().to_dict().items() if k != "step_s"}
+    with pytest.raises(LayoutMismatch) as e:
+        FeatureLayout.from_dict(old, source="m/model.json layout")
+    msg = str(e.value)
+    assert msg.startswith("m/model.json layout: made for features of an older mespot")
+    assert "mespot extract CORPUS NEW_STORE" in msg and "mespot train NEW_STORE" in msg
+
+
 def test_same_seed_same_predictions():
     x, y = toy_problem(200, 0.3, seed=4)
     runs = []
@@ -217,6 +228,8 @@ def test_save_load_round_trip_and_layout_refusal(trained, tmp_path):
     assert back.model_id == model.model_id and back.training == model.training
     with pytest.raises(LayoutMismatch, match=r"expects T=10 .* features have T=15"):
         back.layout.check(layout(t=15), where=f"model {back.model_id}")
+    with pytest.raises(LayoutMismatch, match=r"step_s 0.16.* != 0.02"):
+        back.layout.check(layout(t=10, step_s=0.02))
     with pytest.raises(LayoutMismatch, match=r"expects X \(N, 10, 10\)"):
         back.predict(np.zeros((2, 15, 10), np.float32))
     tab = features_table(np.zeros((1, 3, 2, 4)), np.zeros((1, 3, 2)), [True])

@@ -53,7 +53,7 @@ def brow_raise_frames(extractor, n=26, apex=13, amp=2.0):
 def test_union_flow_matches_flow_on_each_region(extractor):
     frames, _ = brow_raise_frames(extractor)
     cfg = extractor.config
-    w = Window(0, 0, 25, 1)
+    w = Window.evenly(0, 0, 25, 1, fps=25)
     res = extractor.window(frames, w, StageTimer())
     face = locate_window_face(extractor.face_model, frames[0], cfg.regions)
     crops = [face.crops(f) for f in frames]
@@ -69,7 +69,7 @@ def test_union_flow_matches_flow_on_each_region(extractor):
 
 def test_brow_raise_shows_up_in_the_eyebrow_region(extractor):
     frames, env = brow_raise_frames(extractor, amp=2.0)
-    res = extractor.window(frames, Window(0, 0, 25, 1), StageTimer())
+    res = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=25), StageTimer())
     assert res.face_found and res.hoof.shape == (25, 3, 8) and res.magnitude.shape == (25, 3)
     brows, mouth = res.magnitude[:, 0], res.magnitude[:, 1:].max(axis=1)
     rising = np.diff(env) > 0
@@ -81,9 +81,19 @@ def test_brow_raise_shows_up_in_the_eyebrow_region(extractor):
     assert brows[~(rising | falling)].max() < 0.1
 
 
+def test_flow_is_a_displacement_per_flow_step(extractor):
+    # The same frames read as if they were twice as far apart in time (a 30 fps window's
+    # 67 ms gaps, say): every timestep's motion per flow step (40 ms) is half as large.
+    frames, _ = brow_raise_frames(extractor, amp=2.0)
+    near = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=25), StageTimer())
+    far = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=12.5), StageTimer())
+    np.testing.assert_allclose(far.magnitude, near.magnitude / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(far.hoof, near.hoof, atol=1e-5)  # directions unchanged
+
+
 def test_no_face_window_is_flagged(extractor):
     blank = [np.full((240, 320), 100, np.uint8)] * 26
-    res = extractor.window(blank, Window(3, 40, 65, 1), StageTimer())
+    res = extractor.window(blank, Window.evenly(3, 40, 25, 1, fps=25), StageTimer())
     assert not res.face_found and res.hoof is None
     assert "frame 40" in res.skip_reason and "no face" in res.skip_reason
 
@@ -97,7 +107,7 @@ def test_unreadable_frames_flag_windows_and_the_rest_go_on(extractor):
                 raise FrameError("x/frame_0020.jpg: corrupt")
             yield i, base
 
-    windows = WindowGrid.from_seconds(30).windows(60)  # 0..15, 6..21, 12..27, 18..33, ...
+    windows = WindowGrid.from_seconds(30).windows(60)  # 0..16, 6..22, 12..28, 18..34, ...
     results = list(extractor.video(read_many, windows))
     bad = [r.window.index for r in results if not r.face_found]
     assert bad == [1, 2, 3]  # the windows that need frame 20
@@ -120,3 +130,20 @@ def test_frame_cache_decodes_each_frame_once():
         # the tail window (off the step grid) may sit beside frames of the last full one
         assert len(cache) <= 2 * (w.timesteps + 1)
     assert len(calls) == len(set(calls))
+
+
+def test_contiguous_cache_never_reads_backwards():
+    # At 30 fps a window samples frames 0, 1, 2, 4, ...: the next window (from 6) wants
+    # frame 9, which the first skipped. A contiguous cache read it the first time, in order.
+    calls = []
+
+    def read_many(indices):
+        for i in indices:
+            calls.append(i)
+            yield i, np.zeros((2, 2), np.uint8)
+
+    cache = FrameCache(read_many, contiguous=True)
+    for w in WindowGrid.from_seconds(30).windows(90):
+        cache.drop_before(w.start)
+        cache.get(w.sample_frames())
+    assert calls == list(range(90))

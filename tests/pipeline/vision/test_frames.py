@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from pipeline.vision import frames as frames_module
+from pipeline.vision.containers import container_shortfall
 from pipeline.vision.frames import FolderFrames, FrameError, VideoFrames, open_frames
-from pipeline.vision.video_frames import container_shortfall, out_of_place
+from pipeline.vision.video_frames import out_of_place
 
 NO_FACE = Path(__file__).parents[2] / "data" / "no_face.mp4"
 
@@ -258,7 +259,7 @@ def test_video_shorter_than_its_header(tmp_path: Path) -> None:
 def test_real_video_ends_before_its_header_count() -> None:
     with VideoFrames(str(NO_FACE)) as v:
         assert (v.n_frames, v.width, v.height) == (98, 960, 540)
-        assert v.fps == pytest.approx(23.67, abs=0.01)
+        assert v.fps == pytest.approx(24.0, abs=0.01)  # header says 23.67; frames are 1/24 s apart
         seen = []
         with pytest.raises(FrameError, match=r"no_face\.mp4 ended at frame 95, header says 98"):
             for i, img in v.read_many(range(v.n_frames)):
@@ -513,9 +514,9 @@ def test_window_on_the_frame_at_the_cut_is_flagged_not_computed(tmp_path: Path) 
     cfg = extractor.config
     with VideoFrames(str(WOLFGANG), reduce=cfg.decode_reduce) as v:
         windows = cfg.grid(v.fps).windows(v.n_frames)
-        # 42 ends at frame 222, 43 at 227 (the frame at the cut), 45 starts at 225.
+        # 42 ends at frame 223, 43 at 228 (past the frame at the cut, 227), 45 starts at 225.
         chosen = [w for w in windows if w.index in (42, 43, 44, 45)]
-        assert [(w.start, w.end) for w in chosen][:2] == [(210, 222), (215, 227)]
+        assert [(w.start, w.end) for w in chosen][:2] == [(210, 223), (215, 228)]
         whole = list(extractor.video(v.read_many, chosen))
     with VideoFrames(str(cut), reduce=cfg.decode_reduce) as v:
         broken = list(extractor.video(v.read_many, chosen))
