@@ -16,6 +16,7 @@ from pipeline.core.windows import WindowGrid, grid_timesteps
 KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", "mouth_left", "mouth_right")
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+STABILISE = ("nose", "none")
 #: Written into every store's feature_config.json. Stores from before the time grid lack it:
 #: their timesteps were frame counts, so their features meant another thing at every rate.
 FEATURES_FORMAT = "mespot-features/2"
@@ -54,6 +55,10 @@ class FeatureConfig:
     dis_preset: str = "fast"
     n_bins: int = 8
     normalise: bool = True
+    # Head-motion compensation: "nose" subtracts, per timestep, the median flow of the nose
+    # ridge (rigid with the skull) from every region's flow, so a head that sways or drifts
+    # shows as no motion; "none" keeps the raw flow (the paper).
+    stabilise: str = "nose"
     # JPEG frames can be decoded at 1/2, 1/4 or 1/8 size (faster); 1 = full size.
     decode_reduce: int = 1
 
@@ -66,6 +71,8 @@ class FeatureConfig:
             raise ValueError(f"flow must be one of {FLOW_METHODS}, got {self.flow!r}")
         if self.dis_preset not in DIS_PRESETS:
             raise ValueError(f"dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
+        if self.stabilise not in STABILISE:
+            raise ValueError(f"stabilise must be one of {STABILISE}, got {self.stabilise!r}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
         if self.decode_reduce not in (1, 2, 4, 8):

@@ -32,6 +32,12 @@ REGION_LANDMARKS: dict[str, tuple[tuple[int, ...], tuple[float, float, float, fl
     "mouth_left": ((54,), (0.10, 0.10, 0.10, 0.10)),
     "mouth_right": ((48,), (0.10, 0.10, 0.10, 0.10)),
 }
+#: The head-motion reference: the lower nose ridge (landmarks 28-30), rigid with the skull
+#: and still in expressions; its median flow is the head's own motion (FeatureConfig.stabilise).
+NOSE_RIDGE: tuple[tuple[int, ...], tuple[float, float, float, float]] = (
+    (28, 29, 30),
+    (0.03, 0.0, 0.03, 0.0),
+)
 #: Longest side of the first, coarse face search (dlib finds faces of >= ~80 px there).
 COARSE_SIDE = 320
 RIGHT_EYE = slice(36, 42)  # image left
@@ -226,24 +232,37 @@ def region_boxes(landmarks: np.ndarray, regions: tuple[str, ...], face_width: in
     boxes = []
     for name in regions:
         try:
-            idx, (pl, pt, pr, pb) = REGION_LANDMARKS[name]
+            idx, pads = REGION_LANDMARKS[name]
         except KeyError:
             raise ValueError(
                 f"unknown region {name!r}; known: {sorted(REGION_LANDMARKS)}"
             ) from None
-        pts = landmarks[list(idx)]
-        x0, y0 = pts.min(axis=0)
-        x1, y1 = pts.max(axis=0)
-        box = Box(
-            int(np.floor(x0 - pl * face_width)),
-            int(np.floor(y0 - pt * face_width)),
-            int(np.ceil(x1 + pr * face_width)) + 1,
-            int(np.ceil(y1 + pb * face_width)) + 1,
-        )
-        if box.width < 8 or box.height < 8:
-            raise NoFace(f"region {name} is only {box.width}x{box.height} px")
-        boxes.append(box)
+        boxes.append(landmark_box(landmarks, idx, pads, face_width, name))
     return boxes
+
+
+def landmark_box(
+    landmarks: np.ndarray,
+    idx: tuple[int, ...],
+    pads: tuple[float, float, float, float],
+    face_width: int,
+    name: str,
+) -> Box:
+    """The box around ``landmarks[idx]`` padded by ``pads`` (left, top, right, bottom, in face
+    widths); NoFace when it is under 8 px a side."""
+    pl, pt, pr, pb = pads
+    pts = landmarks[list(idx)]
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    box = Box(
+        int(np.floor(x0 - pl * face_width)),
+        int(np.floor(y0 - pt * face_width)),
+        int(np.ceil(x1 + pr * face_width)) + 1,
+        int(np.ceil(y1 + pb * face_width)) + 1,
+    )
+    if box.width < 8 or box.height < 8:
+        raise NoFace(f"region {name} is only {box.width}x{box.height} px")
+    return box
 
 
 @dataclass(frozen=True)
@@ -254,6 +273,7 @@ class WindowFace:
     boxes: list[Box]
     landmarks: np.ndarray  # (68, 2) refitted, aligned-face coordinates
     box: Box  # the detected face in source-frame pixels
+    reference: Box | None = None  # the nose ridge, for head-motion compensation
 
     def crops(self, frame: np.ndarray) -> list[np.ndarray]:
         """Each region of ``frame`` warped into aligned-face pixels."""
@@ -261,20 +281,26 @@ class WindowFace:
 
     @property
     def union(self) -> Box:
-        """The smallest box holding every region (aligned-face pixels)."""
+        """The smallest box holding every region and the reference (aligned-face pixels)."""
+        boxes = [*self.boxes, *([self.reference] if self.reference is not None else [])]
         return Box(
-            min(b.x0 for b in self.boxes),
-            min(b.y0 for b in self.boxes),
-            max(b.x1 for b in self.boxes),
-            max(b.y1 for b in self.boxes),
+            min(b.x0 for b in boxes),
+            min(b.y0 for b in boxes),
+            max(b.x1 for b in boxes),
+            max(b.y1 for b in boxes),
         )
 
     def region_slices(self) -> list[tuple[slice, slice]]:
         """(rows, cols) of each region inside an image of the ``union`` box."""
+        return [self._slice(b) for b in self.boxes]
+
+    def reference_slice(self) -> tuple[slice, slice] | None:
+        """(rows, cols) of the reference inside an image of the ``union`` box (None: none)."""
+        return None if self.reference is None else self._slice(self.reference)
+
+    def _slice(self, b: Box) -> tuple[slice, slice]:
         u = self.union
-        return [
-            (slice(b.y0 - u.y0, b.y1 - u.y0), slice(b.x0 - u.x0, b.x1 - u.x0)) for b in self.boxes
-        ]
+        return slice(b.y0 - u.y0, b.y1 - u.y0), slice(b.x0 - u.x0, b.x1 - u.x0)
 
 
 def locate_window_face(
@@ -284,8 +310,10 @@ def locate_window_face(
     face_width: int = 256,
     left_eye_x: float = 0.35,
     left_eye_y: float = 0.35,
+    reference: bool = False,
 ) -> WindowFace:
-    """Detect, fit, align on the eye line, refit on the aligned face, box the regions.
+    """Detect, fit, align on the eye line, refit on the aligned face, box the regions (and,
+    with ``reference``, the nose ridge).
 
     Raises NoFace with the reason when any step fails.
     """
@@ -299,4 +327,5 @@ def locate_window_face(
     (ax0, ay0), (ax1, ay1) = tc.min(axis=0), tc.max(axis=0)
     aligned_box = Box(int(ax0), int(ay0), int(np.ceil(ax1)), int(np.ceil(ay1)))
     refit = model.landmarks(aligned, aligned_box)
-    return WindowFace(alignment, region_boxes(refit, regions, face_width), refit, box)
+    ref = landmark_box(refit, *NOSE_RIDGE, face_width, "nose ridge") if reference else None
+    return WindowFace(alignment, region_boxes(refit, regions, face_width), refit, box, ref)

@@ -124,6 +124,7 @@ class WindowExtractor:
                     cfg.face_width,
                     cfg.left_eye_x,
                     cfg.left_eye_y,
+                    reference=cfg.stabilise == "nose",
                 )
             except NoFace as e:
                 return WindowResult(window, None, None, f"frame {window.start}: {e}")
@@ -142,6 +143,9 @@ class WindowExtractor:
             scale = cfg.flow_step_s / np.asarray(window.gaps_s, np.float32)
             if not np.allclose(scale, 1.0, rtol=1e-6):
                 flows *= scale[:, None, None, None].astype(flows.dtype)
+            ref = face.reference_slice()
+            if ref is not None:  # the head's own motion, per timestep: (T, 1, 1, 2)
+                flows -= np.median(flows[:, ref[0], ref[1]], axis=(1, 2), keepdims=True)
         hists = np.zeros((t, r, cfg.n_bins), np.float32)
         mags = np.zeros((t, r), np.float32)
         with timer("hoof"):
