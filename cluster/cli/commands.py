@@ -49,6 +49,8 @@ def cmd_synth(args) -> int:
         width=args.size[0],
         height=args.size[1],
         seed=args.seed,
+        crf=args.crf,
+        flicker=args.flicker,
     )
     total = cfg.subjects * cfg.videos * round(cfg.seconds * cfg.fps)
     with tqdm(total=total, unit="frame", desc="synth", disable=args.no_progress) as bar:

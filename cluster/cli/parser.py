@@ -59,6 +59,15 @@ def _add_synth(sub: Subparsers) -> None:
     s.add_argument("--fps", type=float, default=200.0)
     s.add_argument("--size", type=_size, default=(640, 360), help="WxH, e.g. 2040x1088")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--crf",
+        type=int,
+        help="pass the frames through H.264 at this CRF (0-51; 18 mild, 28 heavy), as a "
+        "camera that records MP4 would",
+    )
+    s.add_argument(
+        "--flicker", action="store_true", help="auto-exposure brightness flicker (<= 2.5%%)"
+    )
     s.add_argument("--no-progress", action="store_true")
 
 

@@ -39,6 +39,7 @@ from pipeline.datasets import (
     SAMM_WORKBOOK,
     samm_workbook,
 )
+from pipeline.synth.camera import Camera
 from pipeline.synth.motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
 from pipeline.synth.renderer import BaseFace, FrameRenderer, base_face
 
@@ -70,6 +71,10 @@ class SynthConfig:
     jerks_per_10s: float = 1.0
     noise_sigma: float = 2.0  # grey levels
     jpeg_quality: int = 90
+    # What a real camera adds (pipeline.synth.camera): H.264 compression at this CRF
+    # (None: none) and auto-exposure flicker, before the frames are saved as JPEG.
+    crf: int | None = None
+    flicker: bool = False
 
     def __post_init__(self) -> None:
         ints = {
@@ -80,6 +85,8 @@ class SynthConfig:
             "seed": (0, 2**63 - 1),
             "jpeg_quality": (1, 100),
         }
+        if self.crf is not None and (isinstance(self.crf, bool) or not 0 <= self.crf <= 51):
+            raise ValueError(f"SynthConfig.crf must be None or in [0, 51], got {self.crf!r}")
         for name, (lo, hi) in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
@@ -236,7 +243,7 @@ def plan_video(
     sid = f"{FIRST_SUBJECT + subject_index:03d}"
     vid = f"{sid}_{k}"
     ss = np.random.SeedSequence([cfg.seed, subject_index, k])
-    r_events, r_head, r_noise = (np.random.default_rng(c) for c in ss.spawn(3))
+    r_events, r_head, r_noise, r_camera = (np.random.default_rng(c) for c in ss.spawn(4))
     n = cfg.n_frames
     inducement = int(r_events.integers(1, 6))
     counts = event_counts(r_events, cfg.seconds, cfg.rates_per_10s)
@@ -252,6 +259,7 @@ def plan_video(
     centre = ((cfg.width - 1) / 2, (cfg.height - 1) / 2)
     head = HeadMotion.random(r_head, n, cfg.fps, centre, [e for e in events if e.kind == "jerk"])
     renderer = FrameRenderer(face.canvas, events, head, cfg.noise_sigma, r_noise)
+    renderer.camera = Camera(r_camera, n, cfg.fps, (cfg.width, cfg.height), cfg.crf, cfg.flicker)
     video = SynthVideo(
         vid,
         sid,
@@ -331,6 +339,37 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
     (out_dir / SHEET_FILE).unlink(missing_ok=True)
 
 
+def _write_frames(
+    folder: Path,
+    video: SynthVideo,
+    renderer: FrameRenderer,
+    params: list[int],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Render, pass through the video's camera, save as numbered JPEGs (progress per 50)."""
+    folder.mkdir(parents=True)
+    frame = np.empty((video.height, video.width), np.uint8)
+    camera = renderer.camera
+
+    def rendered():
+        for i in range(video.n_frames):
+            yield from camera.process(i, renderer.render(i, out=frame))
+        yield from camera.flush()
+
+    pending = written = 0
+    for written, image in enumerate(rendered(), start=1):
+        ok, jpg = cv2.imencode(".jpg", image, params)
+        if not ok:
+            raise RuntimeError(f"JPEG encoding failed for {video.id} frame {written}")
+        jpg.tofile(folder / video.frame_name(written))
+        pending += 1
+        if progress is not None and (pending == 50 or written == video.n_frames):
+            progress(pending)
+            pending = 0
+    if written != video.n_frames:
+        raise RuntimeError(f"{video.id}: the camera gave {written} of {video.n_frames} frames")
+
+
 def generate_corpus(
     out_dir: Path,
     cfg: SynthConfig,
@@ -349,24 +388,11 @@ def generate_corpus(
     params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
     videos: list[SynthVideo] = []
     events: list[SynthEvent] = []
-    frame = np.empty((cfg.height, cfg.width), np.uint8)
     for s in range(cfg.subjects):
         face = base_face(s, cfg.width, cfg.height)
         for k in range(1, cfg.videos + 1):
             video, video_events, renderer = plan_video(cfg, s, k, face)
-            folder = out_dir / video.folder
-            folder.mkdir(parents=True)
-            pending = 0
-            for i in range(video.n_frames):
-                renderer.render(i, out=frame)
-                ok, jpg = cv2.imencode(".jpg", frame, params)
-                if not ok:
-                    raise RuntimeError(f"JPEG encoding failed for {video.id} frame {i + 1}")
-                jpg.tofile(folder / video.frame_name(i + 1))
-                pending += 1
-                if progress is not None and (pending == 50 or i == video.n_frames - 1):
-                    progress(pending)
-                    pending = 0
+            _write_frames(out_dir / video.folder, video, renderer, params, progress)
             videos.append(video)
             events.extend(video_events)
     manifest = SynthManifest(out_dir, cfg, videos, events)
