@@ -54,7 +54,10 @@ class FeatureConfig:
     # crops come out within 0.07 px with "fast" at a fifth of "medium"'s cost).
     dis_preset: str = "fast"
     n_bins: int = 8
-    normalise: bool = True
+    # HOOF bins: False (default) keeps each bin's summed magnitude per pixel, so a still
+    # face's noise gives small bins and a movement large ones; True normalises each
+    # histogram to sum 1 (the paper), which makes noise look like motion.
+    normalise: bool = False
     # Head-motion compensation: "nose" subtracts, per timestep, the median flow of the nose
     # ridge (rigid with the skull) from every region's flow, so a head that sways or drifts
     # shows as no motion; "none" keeps the raw flow (the paper).
