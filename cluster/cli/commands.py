@@ -152,22 +152,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_spot(args) -> int:
-    from cluster.run.calibrate import model_threshold
     from cluster.run.spot import spot_new_videos
     from cluster.store.models import load_model, run_model_id
 
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
-    threshold, why = args.threshold, "given"
-    if threshold is None:
-        threshold, why = model_threshold(args.model)
     _, intervals = spot_new_videos(
-        model, Store.open(args.input), out, threshold, refine=args.refine
+        model, Store.open(args.input), out, args.threshold, refine=args.refine
     )
     print(
-        f"model {run_model_id(model)}, threshold {threshold:g} ({why}): "
-        f"{intervals.num_rows} intervals spotted -> "
+        f"model {run_model_id(model)}: {intervals.num_rows} intervals spotted -> "
         f"{out.path(paths.model_table(paths.INTERVALS, run_model_id(model)))}"
     )
     return 0

@@ -162,11 +162,7 @@ def _add_spot(sub: Subparsers) -> None:
     sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
     sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
     sp.add_argument("store", help="store to write predictions and intervals to")
-    sp.add_argument(
-        "--threshold",
-        type=float,
-        help="spotting threshold (default: the model's, from its spotting.json, else 0.5)",
-    )
+    sp.add_argument("--threshold", type=float, default=0.5)
     sp.add_argument("--refine", action="store_true", help="refine onsets and offsets")
 
 

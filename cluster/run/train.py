@@ -34,7 +34,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.calibrate import calibrate_model
 from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
@@ -87,7 +86,6 @@ class TrainSummary:
     verdicts: int | None = None  # verdicts read (None: trained without them)
     verdict_positives: int = 0  # windows labelled positive by verdicts
     verdict_negatives: int = 0  # windows labelled negative (hard negatives) by verdicts
-    calibration: dict | None = None  # the spotting threshold chosen (cluster.run.calibrate)
 
     def lines(self) -> list[str]:
         out = [
@@ -98,12 +96,6 @@ class TrainSummary:
             out.append(
                 f"  labels from {self.verdicts} verdicts: {self.verdict_positives} positive and "
                 f"{self.verdict_negatives} negative windows of videos without ground truth"
-            )
-        if self.calibration is not None:
-            c = self.calibration
-            out.append(
-                f"  spotting threshold {c['threshold']:g}: {c['spots_per_minute']:.2f} spots per "
-                f"quiet minute on held-out footage ({c['quiet_minutes']:.1f} min; `spot` uses it)"
             )
         out += [f"  fold {s} failed: {why}" for s, why in self.failed.items()]
         return out
@@ -169,9 +161,6 @@ def train_loso(
     )
     predictions = predictions_table(data, scores, summary.model_id)
     write_model_rows(store, paths.PREDICTIONS, summary.model_id, predictions)
-    saved = [f for f in [*subjects, None] if (f if f is not None else "all") not in summary.failed]
-    c = calibrate_model(store, summary.model_id, predictions, saved)
-    summary.calibration = None if c is None else c.to_dict()
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 

@@ -42,10 +42,7 @@ def make_store(work: Path, fps: float, args) -> Path:
     t = time.perf_counter()
     if not (corpus / "synth_config.json").exists():
         generate_corpus(corpus, synth)
-    elif (
-        SynthConfig.from_dict(json.loads((corpus / "synth_config.json").read_text())["config"])
-        != synth
-    ):
+    elif json.loads((corpus / "synth_config.json").read_text())["config"] != synth.to_dict():
         raise SystemExit(f"{corpus} holds another synthetic corpus: use another --workdir")
     made = time.perf_counter() - t
     t = time.perf_counter()
