@@ -332,9 +332,8 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f"{out_dir} holds {present[0].name} but no {MANIFEST_FILE}: not a synthetic corpus"
         )
-    (
-        out_dir / MANIFEST_FILE
-    ).unlink()  # first, so an interrupted rewrite is never taken as finished
+    # The manifest first, so an interrupted rewrite is never taken as finished.
+    (out_dir / MANIFEST_FILE).unlink()
     shutil.rmtree(out_dir / FRAMES_DIR, ignore_errors=True)
     (out_dir / SHEET_FILE).unlink(missing_ok=True)
 

@@ -7,8 +7,9 @@
 Ingests every clip into a store (``mespot ingest``: the feature config of the model's
 store, each clip's own frame rate), scores its windows with ``--model`` (``mespot spot``),
 spots intervals at each of ``--thresholds`` (greedy NMS, as ``mespot spot``) and matches
-them to the hand-marked stretches of ``clips.csv``: a spot counts
-on a stretch when at least half of its frames lie inside it. Prints, per kind of stretch
+them to the hand-marked stretches of ``clips.csv``: a spot counts on a still stretch when
+it lies wholly inside it (a false positive on a still face), on any other stretch when at
+least half of its frames lie inside it. Prints, per kind of stretch
 (still, blink, expression, talking, head motion), the seconds marked, the spots on them and
 spots per minute, and per clip the spots on all of its footage; writes ``realfaces.json``.
 """
@@ -82,10 +83,14 @@ def spots_at(threshold: float, by_clip: dict, windows: dict, rows: list[dict], c
         if v is None:
             raise SystemExit(f"{m['clip']}: in clips.csv but not ingested from {clips}")
         lo, hi = m["start_frame"], m["end_frame"]
+        # A spot is a false positive on a still face only when it lies wholly inside the
+        # still stretch (one reaching into the next stretch may hold an expression's onset);
+        # on the other kinds a spot counts when at least half of it lies inside.
+        need = 1.0 if m["kind"] == "still" else 0.5
         inside = [
             s
             for s in spots.get((v["subject"], v["video"]), [])
-            if min(s[1], hi) - max(s[0], lo) + 1 >= 0.5 * (s[1] - s[0] + 1)
+            if min(s[1], hi) - max(s[0], lo) + 1 >= need * (s[1] - s[0] + 1)
         ]
         k = kinds[m["kind"]]
         k["stretches"] += 1
