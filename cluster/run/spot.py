@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cluster.store import Store, paths
 from cluster.store.models import run_model_id
@@ -28,10 +29,33 @@ from schemas import SPOTTED_INTERVALS, conform
 Threshold = float | Callable[[np.ndarray], float]
 
 
+def frame_seconds(features: pa.Table) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Per video, (frames, seconds) of its windows' first and last frames, from a features
+    table: the frames' own times, which a variable-rate video's mean fps would not give."""
+    cols = ("dataset", "subject", "video", "start_frame", "end_frame", "start_s", "end_s")
+    pairs: dict[tuple, dict[int, float]] = {}
+    for r in features.select(list(cols)).to_pylist():
+        known = pairs.setdefault((r["dataset"], r["subject"], r["video"]), {})
+        known[r["start_frame"]], known[r["end_frame"]] = r["start_s"], r["end_s"]
+    out = {}
+    for key, known in pairs.items():
+        frames = np.asarray(sorted(known), dtype=np.float64)
+        out[key] = (frames, np.asarray([known[int(f)] for f in frames]))
+    return out
+
+
 def spot_table(
-    predictions: pa.Table, videos: pa.Table, threshold: Threshold, *, refine: bool = False
+    predictions: pa.Table,
+    videos: pa.Table,
+    threshold: Threshold,
+    *,
+    refine: bool = False,
+    seconds: dict[tuple, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pa.Table:
-    """Greedy NMS per video over window scores; ``threshold`` may depend on the video's scores."""
+    """Greedy NMS per video over window scores; ``threshold`` may depend on the video's scores.
+
+    Seconds of a spot are frame / fps, or, for videos in ``seconds`` (``frame_seconds``),
+    its frames' times (interpolated between window ends for a refined spot)."""
     fps = {
         (d, s, v): f
         for d, s, v, f in zip(
@@ -51,6 +75,11 @@ def spot_table(
         if refine:
             spots = refine_spots(spots, starts, ends, scores, thr)
         rate = fps[(dataset, subject, video)]
+        known = (seconds or {}).get((dataset, subject, video))
+
+        def at(frame: int, known=known, rate=rate) -> float:
+            return frame / rate if known is None else float(np.interp(frame, *known))
+
         for sp in spots:
             rows.append(
                 {
@@ -60,8 +89,8 @@ def spot_table(
                     "video": video,
                     "start_frame": int(sp.start),
                     "end_frame": int(sp.end),
-                    "start_s": sp.start / rate,
-                    "end_s": sp.end / rate,
+                    "start_s": at(sp.start),
+                    "end_s": at(sp.end),
                     "score": float(sp.score),
                 }
             )
@@ -85,7 +114,13 @@ def spot_new_videos(
     scores = model.predict(X)
     preds = window_predictions(used, scores, model_id, "none")
     videos = read_table(features, paths.VIDEOS)
-    intervals = spot_table(preds, videos, threshold, refine=refine)
+    variable = videos.filter(pc.equal(videos.column("variable_rate"), True))
+    timed = None
+    if variable.num_rows:  # their spots' seconds from the frames' own times
+        cols = (variable.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+        keys = set(zip(*cols, strict=True))
+        timed = {k: v for k, v in frame_seconds(used).items() if k in keys}
+    intervals = spot_table(preds, videos, threshold, refine=refine, seconds=timed)
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)
     return preds, intervals

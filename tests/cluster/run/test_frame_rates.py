@@ -102,3 +102,40 @@ def test_one_loso_over_a_corpus_of_200_and_30_fps_subjects(tmp_path, capsys):
     assert folds == {f"fold=synth{f}:{s}" for f in (200, 30) for s in ("006", "007")}
     preds = table(out, "predictions")
     assert set(preds.column("dataset").to_pylist()) == {"synth200", "synth30"}
+
+
+def test_spots_of_a_variable_rate_video_take_their_frames_own_times():
+    from cluster.run.spot import frame_seconds, spot_table
+    from schemas import VIDEOS, WINDOW_FEATURES, WINDOW_PREDICTIONS, conform
+
+    # Two windows of one video whose frame 10 is at 0.9 s (frames 0..10 uneven in time).
+    key = {"dataset": "d", "subject": "s", "video": "v"}
+    windows = [(0, 6, 0.0, 0.5, 0.9), (4, 10, 0.3, 0.9, 0.2)]  # start, end, s0, s1, score
+    feats = conform(
+        [
+            {**key, "window": i, "start_frame": a, "end_frame": b, "start_s": s0, "end_s": s1,
+             "face_found": False, "n_timesteps": 13, "n_regions": 3, "n_bins": 8,
+             "config_id": "x"}
+            for i, (a, b, s0, s1, _) in enumerate(windows)
+        ],
+        WINDOW_FEATURES,
+    )  # fmt: skip
+    preds = conform(
+        [
+            {**key, "model_id": "m", "fold": "none", "window": i, "start_frame": a,
+             "end_frame": b, "score": p}
+            for i, (a, b, _, _, p) in enumerate(windows)
+        ],
+        WINDOW_PREDICTIONS,
+    )  # fmt: skip
+    videos = conform(
+        [{**key, "uri": "v.mkv", "source_kind": "video", "fps": 11.0, "n_frames": 11,
+          "width": 8, "height": 8, "first_frame_number": 0, "fingerprint": "f",
+          "variable_rate": True}],
+        VIDEOS,
+    )  # fmt: skip
+    plain = spot_table(preds, videos, 0.5).to_pylist()
+    timed = spot_table(preds, videos, 0.5, seconds=frame_seconds(feats)).to_pylist()
+    assert [(r["start_frame"], r["end_frame"]) for r in timed] == [(0, 6)]
+    assert (plain[0]["start_s"], plain[0]["end_s"]) == (0.0, pytest.approx(6 / 11))
+    assert (timed[0]["start_s"], timed[0]["end_s"]) == (0.0, 0.5)  # frame 6's own time
