@@ -105,9 +105,9 @@ def compute_chunk(
     fs, path = url_to_fs(record.uri)
     if record.source_kind == "video" and not isinstance(fs, LocalFileSystem):
         fs, path = LocalFileSystem(), _local_video(fs, path, record.fingerprint)
-    # A variable-rate video is opened as the reader opened it (no fps: its frame count then
-    # comes from its timestamps too, where OpenCV's would be a guess).
-    fps = None if record.variable_rate else record.fps
-    with open_frames(path, fs=fs, fps=fps, reduce=config.decode_reduce) as source:
+    # The windows already hold the frames to read (chosen by time on the driver), so a
+    # variable-rate video is not demuxed again here; it is read straight through, never
+    # seeking back (seeking by frame number is not exact in such files).
+    with open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source:
         extractor = extractor_for(config)
-        return list(extractor.video(source.read_many, list(windows), None, source.variable_rate))
+        return list(extractor.video(source.read_many, list(windows), None, record.variable_rate))

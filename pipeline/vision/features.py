@@ -231,9 +231,8 @@ def extract_video(
     cfg = extractor.config
     windows = video_windows(record, cfg, fs=fs)
     results = []
-    fps = None if record.variable_rate else record.fps  # as the reader opened it
-    with open_frames(record.uri, fs=fs, fps=fps, reduce=cfg.decode_reduce) as source:
-        for res in extractor.video(source.read_many, windows, timer, source.variable_rate):
+    with open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source:
+        for res in extractor.video(source.read_many, windows, timer, record.variable_rate):
             results.append(res)
             if on_window is not None:
                 on_window(res)
