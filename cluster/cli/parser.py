@@ -10,6 +10,7 @@ import os
 
 from cluster.run.demo_config import DemoConfig
 from cluster.run.extract import CHUNK_WINDOWS, DATASETS
+from pipeline.core.configs import parse_size
 from pipeline.vision.config import FLOW_METHODS
 
 Subparsers = argparse._SubParsersAction
@@ -17,10 +18,9 @@ Subparsers = argparse._SubParsersAction
 
 def _size(text: str) -> tuple[int, int]:
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 640x360, got {text!r}") from None
-    return w, h
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

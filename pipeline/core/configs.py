@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -67,3 +68,11 @@ def from_dict(
         if not source:
             raise
         raise ConfigError(f"{what}: {e}") from e
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x360"`` -> (640, 360), for a ``--size WxH`` option."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 640x360), got {text!r}")
+    return int(m.group(1)), int(m.group(2))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -132,14 +131,6 @@ class SynthConfig:
         return configs.from_dict(cls, d, source=source)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x360"`` -> (640, 360), for a ``--size WxH`` option."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m:
-        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 640x360), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
 @dataclass(frozen=True)
 class SynthVideo:
     """One generated video; ``folder`` is relative to the corpus root, ``landmarks`` are
@@ -242,8 +233,7 @@ def plan_video(
     face = face or base_face(subject_index, cfg.width, cfg.height)
     sid = f"{FIRST_SUBJECT + subject_index:03d}"
     vid = f"{sid}_{k}"
-    ss = np.random.SeedSequence([cfg.seed, subject_index, k])
-    r_events, r_head, r_noise, r_camera = (np.random.default_rng(c) for c in ss.spawn(4))
+    r_events, r_head, r_noise, _camera = _streams(cfg, subject_index, k)
     n = cfg.n_frames
     inducement = int(r_events.integers(1, 6))
     counts = event_counts(r_events, cfg.seconds, cfg.rates_per_10s)
@@ -259,7 +249,6 @@ def plan_video(
     centre = ((cfg.width - 1) / 2, (cfg.height - 1) / 2)
     head = HeadMotion.random(r_head, n, cfg.fps, centre, [e for e in events if e.kind == "jerk"])
     renderer = FrameRenderer(face.canvas, events, head, cfg.noise_sigma, r_noise)
-    renderer.camera = Camera(r_camera, n, cfg.fps, (cfg.width, cfg.height), cfg.crf, cfg.flicker)
     video = SynthVideo(
         vid,
         sid,
@@ -291,20 +280,8 @@ def sheet_rows(videos: list[SynthVideo], events: list[SynthEvent]) -> list[list]
         if e.kind not in SHEET_TYPES:
             continue
         v = by_id[e.video]
-        rows.append(
-            [
-                int(v.subject),
-                f"{e.video}_{e.movement}",
-                v.inducement_code,
-                e.onset,
-                e.apex,
-                e.offset,
-                e.duration,
-                SHEET_TYPES[e.kind],
-                e.action_units,
-                e.notes,
-            ]
-        )
+        row = [int(v.subject), f"{e.video}_{e.movement}", v.inducement_code, e.onset, e.apex]
+        rows.append([*row, e.offset, e.duration, SHEET_TYPES[e.kind], e.action_units, e.notes])
     return rows
 
 
@@ -338,17 +315,30 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
     (out_dir / SHEET_FILE).unlink(missing_ok=True)
 
 
+def _streams(cfg: SynthConfig, subject_index: int, k: int) -> list[np.random.Generator]:
+    """The video's independent random streams (events, head, noise, camera) from (seed,
+    subject, k); the camera's is the fourth, so the first three are what they were without it."""
+    ss = np.random.SeedSequence([cfg.seed, subject_index, k])
+    return [np.random.default_rng(c) for c in ss.spawn(4)]
+
+
+def video_camera(cfg: SynthConfig, subject_index: int, k: int) -> Camera:
+    """The camera of video ``k`` of a subject, on its own random stream."""
+    rng = _streams(cfg, subject_index, k)[3]
+    return Camera(rng, cfg.n_frames, cfg.fps, (cfg.width, cfg.height), cfg.crf, cfg.flicker)
+
+
 def _write_frames(
     folder: Path,
     video: SynthVideo,
     renderer: FrameRenderer,
+    camera: Camera,
     params: list[int],
     progress: Callable[[int], None] | None,
 ) -> None:
     """Render, pass through the video's camera, save as numbered JPEGs (progress per 50)."""
     folder.mkdir(parents=True)
     frame = np.empty((video.height, video.width), np.uint8)
-    camera = renderer.camera
 
     def rendered():
         for i in range(video.n_frames):
@@ -391,7 +381,8 @@ def generate_corpus(
         face = base_face(s, cfg.width, cfg.height)
         for k in range(1, cfg.videos + 1):
             video, video_events, renderer = plan_video(cfg, s, k, face)
-            _write_frames(out_dir / video.folder, video, renderer, params, progress)
+            camera = video_camera(cfg, s, k)
+            _write_frames(out_dir / video.folder, video, renderer, camera, params, progress)
             videos.append(video)
             events.extend(video_events)
     manifest = SynthManifest(out_dir, cfg, videos, events)

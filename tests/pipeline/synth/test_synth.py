@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.configs import parse_size
 from pipeline.synth.generate import (
     FRAMES_DIR,
     MANIFEST_FILE,
@@ -23,7 +24,6 @@ from pipeline.synth.generate import (
     SynthConfig,
     SynthManifest,
     generate_corpus,
-    parse_size,
     plan_video,
 )
 from pipeline.synth.motion import (
