@@ -40,7 +40,7 @@ from pipeline.datasets import (
 )
 from pipeline.synth.camera import Camera
 from pipeline.synth.motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
-from pipeline.synth.renderer import BaseFace, FrameRenderer, base_face
+from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS, BaseFace, FrameRenderer, base_face
 
 FRAMES_DIR = "SAMM_longvideos"
 SHEET_FILE = SAMM_WORKBOOK  # the reader (pipeline.datasets) owns the SAMM names
@@ -74,6 +74,8 @@ class SynthConfig:
     # (None: none) and auto-exposure flicker, before the frames are saved as JPEG.
     crf: int | None = None
     flicker: bool = False
+    # Photos the subjects cycle through (pipeline/assets); () is the default set, PHOTOS.
+    photos: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ints = {
@@ -84,6 +86,8 @@ class SynthConfig:
             "seed": (0, 2**63 - 1),
             "jpeg_quality": (1, 100),
         }
+        if unknown := [p for p in self.photos if p not in PHOTOS + HELD_OUT_PHOTOS]:
+            raise ValueError(f"SynthConfig.photos: unknown {unknown}: {PHOTOS + HELD_OUT_PHOTOS}")
         if self.crf is not None and (isinstance(self.crf, bool) or not 0 <= self.crf <= 51):
             raise ValueError(f"SynthConfig.crf must be None or in [0, 51], got {self.crf!r}")
         for name, (lo, hi) in ints.items():
@@ -108,6 +112,10 @@ class SynthConfig:
             if not (math.isfinite(v) and lo <= v <= hi):
                 raise ValueError(f"SynthConfig.{name} must be in [{lo}, {hi}], got {v}")
             object.__setattr__(self, name, float(v))  # 6 and 6.0 save the same
+
+    @property
+    def faces(self) -> tuple[str, ...]:
+        return self.photos or PHOTOS
 
     @property
     def n_frames(self) -> int:
@@ -230,7 +238,7 @@ def plan_video(
     Three independent random streams (events, head, noise) come from (seed, subject, k),
     so changing the noise leaves the events alone and other videos never matter.
     """
-    face = face or base_face(subject_index, cfg.width, cfg.height)
+    face = face or base_face(subject_index, cfg.width, cfg.height, cfg.faces)
     sid = f"{FIRST_SUBJECT + subject_index:03d}"
     vid = f"{sid}_{k}"
     r_events, r_head, r_noise, _camera = _streams(cfg, subject_index, k)
@@ -378,7 +386,7 @@ def generate_corpus(
     videos: list[SynthVideo] = []
     events: list[SynthEvent] = []
     for s in range(cfg.subjects):
-        face = base_face(s, cfg.width, cfg.height)
+        face = base_face(s, cfg.width, cfg.height, cfg.faces)
         for k in range(1, cfg.videos + 1):
             video, video_events, renderer = plan_video(cfg, s, k, face)
             camera = video_camera(cfg, s, k)

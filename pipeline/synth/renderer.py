@@ -24,6 +24,9 @@ PHOTOS = (
     "15-f13-anc-ph.jpg",
     "astronaut.jpg",
 )
+#: Faces no default corpus uses: a synthetic held-out set of people never trained or tuned on
+#: (``SynthConfig.photos``; see pipeline/assets/SOURCES.md).
+HELD_OUT_PHOTOS = ("heldout-multi_face.jpg", "heldout-2008_002506.jpg")
 FACE_HEIGHT = 0.55  # face box height / frame height
 BACKGROUND = 128  # mid grey around the pasted photo
 
@@ -65,11 +68,13 @@ def _photo(name: str) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray
     return grey, (box.x0, box.y0, box.x1, box.y1), landmarks
 
 
-def subject_variant(subject_index: int) -> tuple[str, bool, float]:
+def subject_variant(
+    subject_index: int, photos: tuple[str, ...] = PHOTOS
+) -> tuple[str, bool, float]:
     """(photo, mirrored, face scale) of the 0-based subject: the photos cycle; later rounds
     are mirrored every other time and rescaled by 4% steps (12 variants per photo, then repeats)."""
-    photo = PHOTOS[subject_index % len(PHOTOS)]
-    round_ = subject_index // len(PHOTOS)
+    photo = photos[subject_index % len(photos)]
+    round_ = subject_index // len(photos)
     step = ((round_ + 1) // 2) % 6
     return photo, round_ % 2 == 1, 1.0 + 0.04 * step * (-1) ** step
 
@@ -86,10 +91,12 @@ class BaseFace:
     scale: float
 
 
-def base_face(subject_index: int, width: int, height: int) -> BaseFace:
-    """Scale the subject's photo so the face box is FACE_HEIGHT of the frame, centre the face
-    on a mid-grey canvas and feather the photo's edges into it."""
-    photo, mirrored, scale = subject_variant(subject_index)
+def base_face(
+    subject_index: int, width: int, height: int, photos: tuple[str, ...] = PHOTOS
+) -> BaseFace:
+    """Scale the subject's photo (cycling through ``photos``) so the face box is FACE_HEIGHT
+    of the frame, centre the face on a mid-grey canvas and feather the photo's edges into it."""
+    photo, mirrored, scale = subject_variant(subject_index, photos)
     grey, (x0, y0, x1, y1), lm = _photo(photo)
     h, w = grey.shape
     if mirrored:

@@ -61,7 +61,7 @@ def main() -> None:
     t = time.perf_counter()
     if (corpus / "synth_config.json").exists():
         old = json.loads((corpus / "synth_config.json").read_text())["config"]
-        if old != synth.to_dict():
+        if SynthConfig.from_dict(old) != synth:
             raise SystemExit(f"{corpus} holds another synthetic corpus: use another --workdir")
     else:
         generate_corpus(corpus, synth)

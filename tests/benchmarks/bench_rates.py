@@ -11,6 +11,10 @@ model (default ModelConfig, 50 epochs) is trained on the training subjects at th
 then scores the held-out subjects at every rate; intervals are spotted at 0.5 with greedy
 NMS and matched to the micro-movements under both rules. Corpora and stores are reused on
 a second run. Prints markdown tables (mean ± std over seeds) and writes ``rates.json``.
+
+A held-out check no setting was tuned on: ``--seed 1 --test-photos
+heldout-multi_face.jpg,heldout-2008_002506.jpg`` draws new events and noise, and renders the
+held-out subjects from two faces that no default corpus uses (pipeline/assets/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -24,35 +28,56 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HELD_OUT = "heldout"  # dataset name of the held-out corpus (--test-photos)
+
+
+def make_corpus(path: Path, synth) -> float:
+    """Write the synthetic corpus at ``path`` unless it is there; seconds spent."""
+    from pipeline.synth.generate import SynthConfig, generate_corpus
+
+    t = time.perf_counter()
+    manifest = path / "synth_config.json"
+    if not manifest.exists():
+        generate_corpus(path, synth)
+    elif SynthConfig.from_dict(json.loads(manifest.read_text())["config"]) != synth:
+        raise SystemExit(f"{path} holds another synthetic corpus: use another --workdir")
+    return time.perf_counter() - t
 
 
 def make_store(work: Path, fps: float, args) -> Path:
-    """The rate's corpus and features (made once)."""
+    """The rate's corpora and features (made once): all subjects in one corpus, or, with
+    ``--test-photos``, the training subjects and a held-out corpus (dataset ``heldout``) of
+    people from those photos."""
+    from dataclasses import replace
+
     from cluster.run.executors import make_executor
-    from cluster.run.extract import corpus_jobs, load_corpus, run_extraction
+    from cluster.run.extract import corpus_jobs, load_corpus, renamed, run_extraction
     from cluster.store import Store
-    from pipeline.synth.generate import SynthConfig, generate_corpus
+    from pipeline.synth.generate import SynthConfig
     from pipeline.vision.config import FeatureConfig
 
-    corpus, store_dir = work / f"corpus-{fps:g}", work / f"store-{fps:g}"
+    store_dir = work / f"store-{fps:g}"
     synth = SynthConfig(
-        subjects=args.subjects, seconds=args.seconds, fps=fps, width=640, height=360, seed=0,
-        micro_per_10s=4.0,
+        subjects=args.subjects, seconds=args.seconds, fps=fps, width=640, height=360,
+        seed=args.seed, micro_per_10s=4.0,
     )  # fmt: skip
-    t = time.perf_counter()
-    if not (corpus / "synth_config.json").exists():
-        generate_corpus(corpus, synth)
-    elif json.loads((corpus / "synth_config.json").read_text())["config"] != synth.to_dict():
-        raise SystemExit(f"{corpus} holds another synthetic corpus: use another --workdir")
-    made = time.perf_counter() - t
+    corpora = {"samm": (work / f"corpus-{fps:g}", synth)}
+    if args.test_photos:
+        test = replace(synth, subjects=args.subjects - args.train, photos=args.test_photos)
+        corpora = {
+            "samm": (work / f"corpus-{fps:g}", replace(synth, subjects=args.train)),
+            HELD_OUT: (work / f"corpus-{fps:g}-heldout", test),
+        }
+    made = sum(make_corpus(path, cfg) for path, cfg in corpora.values())
     t = time.perf_counter()
     config = FeatureConfig()
-    data, with_labels = load_corpus(Store.open(str(corpus)), "samm")
     executor = make_executor("ray", num_cpus=args.num_cpus)
-    summary = run_extraction(
-        corpus_jobs(data, config, with_labels), Store.open(str(store_dir)), config, executor,
-        progress=False,
-    )  # fmt: skip
+    for name, (path, _) in corpora.items():
+        data, with_labels = load_corpus(Store.open(str(path)), "samm")
+        summary = run_extraction(
+            corpus_jobs(renamed(data, name), config, with_labels), Store.open(str(store_dir)),
+            config, executor, progress=False,
+        )  # fmt: skip
     executor.close()
     print(f"{fps:g} fps: synth {made:.0f} s, extract {time.perf_counter() - t:.0f} s;", end=" ")
     print(summary.lines()[0])
@@ -60,7 +85,8 @@ def make_store(work: Path, fps: float, args) -> Path:
 
 
 def held_out(store_dir: Path, n_train: int):
-    """(dataset, train rows X/y, test rows table/X, videos table, micro truth) of a store."""
+    """The store's dataset, its training and held-out rows, videos and micro truth. Held out:
+    the ``heldout`` dataset when there is one, else the subjects after the first ``n_train``."""
     from cluster.run.evaluate import ground_truth
     from cluster.run.training_data import load_dataset
     from cluster.store import Store, paths
@@ -68,16 +94,17 @@ def held_out(store_dir: Path, n_train: int):
 
     store = Store.open(str(store_dir))
     data = load_dataset(store, with_magnitude=True)
+    datasets = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
     subjects = sorted(set(data.subjects))
-    train = np.isin(data.subjects, subjects[:n_train]) & (data.y >= 0)
     test = np.isin(data.subjects, subjects[n_train:])
+    if HELD_OUT in set(datasets):
+        test = datasets == HELD_OUT
     return {
         "data": data,
-        "train": train,
+        "train": ~test & (data.y >= 0),
         "test": test,
         "videos": read_table(store, paths.VIDEOS),
         "truth": ground_truth(store, ("micro",)),
-        "test_subjects": subjects[n_train:],
     }
 
 
@@ -87,15 +114,14 @@ def score(split, scores: np.ndarray, threshold: float) -> dict:
     from pipeline.core.spotting import spot_intervals
 
     rows = split["data"].table.filter(split["test"])
+    videos = {(v["dataset"], v["subject"], v["video"]): v for v in split["videos"].to_pylist()}
     cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
     keys = list(zip(*cols, strict=True))
     starts = rows.column("start_frame").to_numpy()
     ends = rows.column("end_frame").to_numpy()
     results = []
-    for v in split["videos"].to_pylist():
-        key = (v["dataset"], v["subject"], v["video"])
-        if v["subject"] not in split["test_subjects"]:
-            continue
+    for key in sorted(set(keys)):
+        v = videos[key]
         mine = np.asarray([k == key for k in keys])
         spots = spot_intervals(starts[mine], ends[mine], scores[mine], threshold)
         results.append(
@@ -122,6 +148,14 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--num-cpus", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpora")
+    p.add_argument(
+        "--test-photos",
+        type=lambda t: tuple(t.split(",")),
+        default=(),
+        help="held-out people: the held-out subjects are drawn from these photos "
+        "(e.g. heldout-multi_face.jpg,heldout-2008_002506.jpg), the others from the default",
+    )
     args = p.parse_args()
     work = Path(args.workdir)
     rates = [float(r) for r in args.rates.split(",")]

@@ -394,3 +394,16 @@ def test_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="not a synthetic corpus"):
         generate_corpus(samm, cfg, overwrite=True)
     assert (samm / FRAMES_DIR).is_dir()
+
+
+def test_held_out_photos_are_used_only_when_named():
+    from pipeline.synth.renderer import HELD_OUT_PHOTOS
+
+    assert not set(HELD_OUT_PHOTOS) & set(PHOTOS)
+    assert [subject_variant(i, HELD_OUT_PHOTOS)[0] for i in range(2)] == list(HELD_OUT_PHOTOS)
+    cfg = replace(SMALL, subjects=1, videos=1, photos=HELD_OUT_PHOTOS[:1])
+    assert SynthConfig.from_dict(cfg.to_dict()) == cfg  # saved and read back in the manifest
+    face = base_face(0, cfg.width, cfg.height, cfg.faces)
+    assert face.photo == HELD_OUT_PHOTOS[0] and face.landmarks.shape == (68, 2)
+    with pytest.raises(ValueError, match="photos: unknown"):
+        SynthConfig(photos=("nobody.jpg",))
