@@ -45,13 +45,11 @@ def _round_half_up(x):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One sliding window: its index in the video, its inclusive frame span, the T + 1 frames
-    it samples, the seconds between consecutive ones (T values, R each on an exact grid) and
-    the time of its first frame."""
+    """One sliding window: its index in the video, the T + 1 frames it samples (ascending;
+    its inclusive span runs from the first to the last), the seconds between consecutive
+    ones (T values, R each on an exact grid) and the time of its first frame."""
 
     index: int
-    start: int
-    end: int
     frames: tuple[int, ...]
     gaps_s: tuple[float, ...]
     start_s: float
@@ -59,14 +57,20 @@ class Window:
     def __post_init__(self) -> None:
         if len(self.frames) < 2 or len(self.gaps_s) != len(self.frames) - 1:
             raise ValueError(f"window {self.index}: needs T + 1 frames and T gaps")
-        if self.frames[0] != self.start or self.frames[-1] != self.end:
-            raise ValueError(f"window {self.index}: frames must run from start to end")
+
+    @property
+    def start(self) -> int:
+        return self.frames[0]
+
+    @property
+    def end(self) -> int:
+        return self.frames[-1]
 
     @classmethod
     def evenly(cls, index: int, start: int, timesteps: int, step: int, fps: float) -> Window:
         """A window sampling every ``step``-th frame of a constant-rate video (tests, tools)."""
         frames = tuple(range(start, start + timesteps * step + 1, step))
-        return cls(index, start, frames[-1], frames, (step / fps,) * timesteps, start / fps)
+        return cls(index, frames, (step / fps,) * timesteps, start / fps)
 
     @property
     def end_s(self) -> float:
@@ -139,7 +143,7 @@ class WindowGrid:
             starts.append(last - self.span)
         gaps = tuple((np.diff(self.offsets) / self.fps).tolist())
         return [
-            Window(i, s, s + self.span, tuple(s + o for o in self.offsets), gaps, s / self.fps)
+            Window(i, tuple(s + o for o in self.offsets), gaps, s / self.fps)
             for i, s in enumerate(starts)
         ]
 
@@ -163,10 +167,7 @@ class WindowGrid:
             if out and frames[0] == out[-1].start:
                 continue
             gaps = tuple(np.diff(times[frames]).tolist())
-            window = Window(
-                len(out), frames[0], frames[-1], tuple(frames), gaps, float(times[frames[0]])
-            )
-            out.append(window)
+            out.append(Window(len(out), tuple(frames), gaps, float(times[frames[0]])))
         return out
 
     def to_seconds(self, frame: int | float) -> float:
