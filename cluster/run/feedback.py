@@ -93,7 +93,7 @@ class _Corpus:
     """What every fit and evaluation of one simulation shares."""
 
     data: Dataset
-    cols: tuple[np.ndarray, ...]  # datasets, subjects, videos, starts, ends per window
+    cols: tuple[np.ndarray, ...]  # datasets, subjects, videos, label spans per window
     videos: pa.Table
     truth: dict[tuple, list[Interval]]
     masks: dict[str, np.ndarray]  # labelled / feedback / test -> (N,) bool
@@ -124,7 +124,8 @@ def _prepare(store: Store, cfg: FeedbackConfig) -> tuple[_Corpus, Split, str, tu
         )
     truth = ground_truth(store, kinds)
     videos = read_table(store, paths.VIDEOS)
-    corpus = _Corpus(data, window_columns(data.table), videos, truth, masks)
+    cols = window_columns(data.table, data.config.label_span_s)
+    corpus = _Corpus(data, cols, videos, truth, masks)
     if not any(corpus.truth.get(k) for k in corpus.keys(masks["test"])):
         raise ValueError(
             f"the test subjects {list(split.test)} have no {'/'.join(kinds)} ground truth: "

@@ -61,7 +61,7 @@ def load_dataset(
     subjects = np.asarray(used.column("subject").to_pylist(), dtype=object)
     from_verdicts = None
     if verdicts is not None:
-        datasets, _, videos, starts, ends = window_columns(used)
+        datasets, _, videos, starts, ends = window_columns(used, config.label_span_s)
         keys = list(zip(datasets, subjects, videos, strict=True))
         truth_videos = {k for k, label in zip(keys, y, strict=True) if label >= 0}
         with_truth = np.fromiter((k in truth_videos for k in keys), bool, len(keys))

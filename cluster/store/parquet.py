@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 from cluster.store import paths
 from cluster.store.store import Store
 from pipeline.core.configs import ConfigError
+from pipeline.core.labels import label_spans
 from pipeline.vision.config import FEATURES_FORMAT, FeatureConfig
 from schemas import WINDOW_PREDICTIONS, conform
 
@@ -29,6 +30,14 @@ def read_table(store: Store, name: str) -> pa.Table:
     return ds.dataset(store.path(name), filesystem=store.fs, format="parquet").to_table()
 
 
+#: Why each older features format is refused (None: no format field at all).
+OLD_FORMATS = {
+    None: "their timesteps were counted in frames, so they meant another thing at every frame rate",
+    "mespot-features/2": "their labels counted a window's frames, not the time it stands "
+    "for, so a movement was positive in more windows at 30 fps than at 100 fps",
+}
+
+
 def read_feature_config(store: Store) -> FeatureConfig:
     """The store's ``feature_config.json`` as a FeatureConfig (errors name the file)."""
     where = store.path(paths.FEATURE_CONFIG)
@@ -39,10 +48,10 @@ def read_feature_config(store: Store) -> FeatureConfig:
     except json.JSONDecodeError as e:
         raise ConfigError(f"{where}: not JSON ({e})") from e
     if isinstance(stored, dict) and stored.get("format") != FEATURES_FORMAT:
+        why = OLD_FORMATS.get(stored.get("format"), "they are of another format")
         raise ConfigError(
             f"{where}: features from an older mespot (format {stored.get('format')!r}, this "
-            f"one reads {FEATURES_FORMAT!r}): their timesteps were counted in frames, so they "
-            "meant another thing at every frame rate. Re-extract them into a new store: "
+            f"one reads {FEATURES_FORMAT!r}): {why}. Re-extract them into a new store: "
             "`mespot extract CORPUS NEW_STORE` (or `mespot ingest SOURCE NEW_STORE`), then "
             "`mespot train NEW_STORE`"
         )
@@ -56,14 +65,16 @@ def read_feature_config(store: Store) -> FeatureConfig:
     return config
 
 
-def window_columns(table: pa.Table) -> tuple[np.ndarray, ...]:
-    """(datasets, subjects, videos, starts, ends) of a features table's rows, as arrays."""
+def window_columns(table: pa.Table, span_s: float) -> tuple[np.ndarray, ...]:
+    """(datasets, subjects, videos, starts, ends) of a features table's rows, as arrays;
+    starts/ends are the windows' label spans of ``span_s`` seconds (FeatureConfig.label_span_s,
+    pipeline.core.labels.label_spans)."""
     keys = (
         np.asarray(table.column(c).to_pylist(), dtype=object)
         for c in ("dataset", "subject", "video")
     )
-    spans = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
-    return (*keys, *spans)
+    cols = (table.column(c).to_numpy() for c in ("start_frame", "end_frame", "start_s", "end_s"))
+    return (*keys, *label_spans(*cols, span_s))
 
 
 def window_predictions(rows: pa.Table, scores: np.ndarray, model_id: str, fold) -> pa.Table:

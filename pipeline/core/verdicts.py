@@ -215,14 +215,15 @@ def labels_from_verdicts(
 ) -> np.ndarray:
     """Window labels from a verdict log: int8 (N,), 1 / 0 from verdicts, -1 elsewhere.
 
-    The five arrays describe N windows (video key and inclusive frame span). Verdicts on
-    videos that are not among the windows are ignored. ``min_coverage``: the store's
+    The five arrays describe N windows (video key and label span,
+    pipeline.core.labels.label_spans). Verdicts on videos that are not among the windows are
+    ignored. ``min_coverage``: the store's
     ``FeatureConfig.label_min_coverage``. Whether a video's own ground truth
     should win is the caller's choice (``mespot train --verdicts`` keeps ground truth).
     """
     d, s, v = (np.asarray(a, dtype=object) for a in (datasets, subjects, videos))
-    st = np.asarray(starts, np.int64)
-    en = np.asarray(ends, np.int64)
+    st = np.asarray(starts, np.float64)
+    en = np.asarray(ends, np.float64)
     if not len(d) == len(s) == len(v) == len(st) == len(en):
         raise ValueError(
             f"window arrays differ in length: {len(d)}, {len(s)}, {len(v)}, {len(st)}, {len(en)}"

@@ -17,9 +17,9 @@ KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", "mouth_left", "mou
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 STABILISE = ("nose", "none")
-#: Written into every store's feature_config.json. Stores from before the time grid lack it:
-#: their timesteps were frame counts, so their features meant another thing at every rate.
-FEATURES_FORMAT = "mespot-features/2"
+#: Written into every store's feature_config.json. Older stores are refused
+#: (cluster.store.parquet.OLD_FORMATS says why each one is).
+FEATURES_FORMAT = "mespot-features/3"
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,11 @@ class FeatureConfig:
             raise ValueError(f"decode_reduce must be 1, 2, 4 or 8, got {self.decode_reduce}")
         if not 0 < self.label_min_coverage <= 1:
             raise ValueError(f"label_min_coverage must be in (0, 1], got {self.label_min_coverage}")
+
+    @property
+    def label_span_s(self) -> float:
+        """Seconds a window stands for when it is labelled: T x R (pipeline.core.labels)."""
+        return self.timesteps * self.flow_step_s
 
     @property
     def timesteps(self) -> int:

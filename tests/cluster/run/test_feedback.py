@@ -29,6 +29,7 @@ from schemas import WINDOW_FEATURES, conform
 FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4, flow_step_s=0.5 / 3)  # T = 3
 T, R, B = 3, 2, 4
 N_WINDOWS = 8  # window i spans frames 10 i .. 10 i + 20 (21 frames)
+FPS = 42.0  # so that a window stands for T x R = 0.5 s = 21 frames (pipeline.core.labels)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -78,8 +79,8 @@ def features_rows(subject: str, labels, rng) -> list[dict]:
             "window": i,
             "start_frame": 10 * i,
             "end_frame": 10 * i + 20,
-            "start_s": 0.2 * i,
-            "end_s": 0.2 * i + 0.4,
+            "start_s": 10 * i / FPS,
+            "end_s": (10 * i + 20) / FPS,
             "face_found": True,
             "skip_reason": None,
             "n_timesteps": T,

@@ -81,6 +81,17 @@ def test_a_store_from_before_the_time_grid_is_refused_with_how_to_re_extract(tmp
     assert "mespot extract CORPUS NEW_STORE" in err
 
 
+def test_a_store_labelled_by_frame_counts_is_refused_with_how_to_re_extract(tmp_path, capsys):
+    store = tmp_path / "old"
+    store.mkdir()
+    old = {"format": "mespot-features/2", **FeatureConfig().to_dict()}
+    (store / "feature_config.json").write_text(json.dumps(old))
+    assert main(["train", str(store), "--executor", "local", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "format 'mespot-features/2'" in err and "labels counted a window's frames" in err
+    assert "mespot extract CORPUS NEW_STORE" in err
+
+
 @pytest.mark.slow
 def test_one_loso_over_a_corpus_of_200_and_30_fps_subjects(tmp_path, capsys):
     out = tmp_path / "store"

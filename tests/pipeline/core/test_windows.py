@@ -101,35 +101,56 @@ def test_bad_parameters():
         WindowGrid.from_seconds(200, window_s=0.5, overlap_s=0.5)
 
 
+SPAN_S = 0.52  # the default grid's label span: 13 timesteps of 40 ms
+
+
 def test_labels_at_200_fps():
     #  frames:   0        40       80      120      160      200
-    #  win 0:    [=========100=========]
-    #  win 1:             [=========100=========]
-    #  win 2:                      [=========100=========]
+    #  win 0:    [=========100========)
+    #  win 1:             [=========100========)
+    #  win 2:                      [=========100========)
     #  truth:                  [60 ....... 139]               (80 frames)
-    #  win 0 covers 60..100 = 41/80; win 1 covers 60..139 = 80/80; win 2 80..139 = 60/80
+    # The paper's grid: 25 timesteps of 20 ms, so a window stands for 0.5 s = 100 frames.
+    # win 0 covers 60..99 = 40/80; win 1 covers 60..139 = 80/80; win 2 80..139 = 60/80
     g = WindowGrid.from_seconds(200, **PAPER)
     ws = g.windows(400)
-    labels = window_labels(ws, [Interval(60, 139)])
+    labels = window_labels(ws, [Interval(60, 139)], span_s=0.5)
     assert labels[:4] == [False, True, False, False]
 
 
 def test_label_threshold_is_inclusive_at_80_percent():
     g = WindowGrid.from_seconds(200, **PAPER)
     ws = g.windows(400)
-    # truth 81..105 (25 frames); window 0 (0..100) covers 81..100 = 20/25 = 0.8 exactly.
-    assert window_labels(ws, [Interval(81, 105)])[0] is True
-    # truth 82..106: window 0 covers 19/25 < 0.8; window 1 (40..140) covers all of it.
-    assert window_labels(ws, [Interval(82, 106)])[:2] == [False, True]
+    # truth 80..104 (25 frames); window 0 (frames 0..99 of time) covers 80..99 = 20/25 = 0.8.
+    assert window_labels(ws, [Interval(80, 104)], span_s=0.5)[0] is True
+    # truth 81..105: window 0 covers 19/25 < 0.8; window 1 (40..139) covers all of it.
+    assert window_labels(ws, [Interval(81, 105)], span_s=0.5)[:2] == [False, True]
 
 
 def test_labels_at_30_fps():
     g = WindowGrid.from_seconds(30)
-    ws = g.windows(60)  # windows 0..16, 6..22, 12..28, 18..34, ...
-    labels = window_labels(ws, [Interval(15, 24)])  # 10 frames
-    # win 0 covers 15,16 = 2/10; win 1 covers 15..22 = 8/10; win 2 covers 15..24 = 10/10;
-    # win 3 covers 18..24 = 7/10
-    assert labels[:4] == [False, True, True, False]
+    ws = g.windows(60)  # windows start at frames 0, 6, 12, 18 and stand for 15.6 frames
+    labels = window_labels(ws, [Interval(15, 24)], SPAN_S)  # 10 frames, [15, 25)
+    # win 0 [0, 15.6) covers 0.6/10; win 1 [6, 21.6) 6.6/10; win 2 [12, 27.6) 10/10;
+    # win 3 [18, 33.6) 7/10. Counting whole frames (win 1 = frames 6..22) made win 1
+    # positive (8/10): a window read as 17 frames, 0.567 s, instead of the 0.52 s it samples.
+    assert labels[:4] == [False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("onset_s", "offset_s", "positive_s"),
+    [(1.0, 1.4, [0.8, 1.0]), (1.0, 1.3, [0.8, 1.0]), (2.2, 2.4, [2.0, 2.2])],
+)
+def test_a_movement_is_positive_in_the_same_windows_at_every_rate(onset_s, offset_s, positive_s):
+    # The movement fills [onset_s, offset_s); windows start every 0.2 s at these rates and
+    # stand for [t, t + 0.52). 1.0-1.4 s: t = 0.8 covers exactly 0.32 / 0.4 = 80%.
+    for fps in (100.0, 30.0, 25.0, 50.0):
+        if abs(offset_s * fps - round(offset_s * fps)) > 1e-9:
+            continue  # 1.3 s is not a frame boundary at 25 fps
+        truth = Interval(round(onset_s * fps), round(offset_s * fps) - 1)
+        ws = WindowGrid.from_seconds(fps).windows(int(4 * fps))
+        labels = window_labels(ws, [truth], SPAN_S)
+        assert [round(w.start_s, 6) for w, y in zip(ws, labels, strict=True) if y] == positive_s
 
 
 @pytest.mark.parametrize("fps", [200.0, 30.0, 25.0, 23.976])
@@ -138,7 +159,8 @@ def test_every_movement_up_to_half_a_second_has_a_positive_window(fps):
     # >= 80% of any interval no longer than a window (0.52 s on the default time grid).
     g = WindowGrid.from_seconds(fps)
     ws = g.windows(int(fps * 4))
-    longest = g.span + 1
+    longest = int(SPAN_S * fps)
     for length in range(1, longest + 1):
         for start in range(0, int(fps * 2)):
-            assert any(window_labels(ws, [Interval(start, start + length - 1)])), (length, start)
+            truth = [Interval(start, start + length - 1)]
+            assert any(window_labels(ws, truth, SPAN_S)), (length, start)
