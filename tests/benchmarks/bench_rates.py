@@ -156,7 +156,14 @@ def main() -> None:
         help="held-out people: the held-out subjects are drawn from these photos "
         "(e.g. heldout-multi_face.jpg,heldout-2008_002506.jpg), the others from the default",
     )
+    p.add_argument(
+        "--pool",
+        type=lambda t: [Path(d) for d in t.split(",")],
+        help="only print tables pooled over these workdirs' rates.json (one corpus seed each)",
+    )
     args = p.parse_args()
+    if args.pool:
+        return print_pooled(args.pool)
     work = Path(args.workdir)
     rates = [float(r) for r in args.rates.split(",")]
     stores = {r: make_store(work, r, args) for r in rates}
@@ -206,6 +213,37 @@ def print_tables(results: dict, rates: list[float]) -> None:
     mean = {k: np.mean([s["coverage"]["recall"] for s in v.values()]) for k, v in results.items()}
     for a in rates:
         cells = [f"{mean[f'{a:g}->{b:g}'] - mean[f'{b:g}->{b:g}']:+.3f}" for b in rates]
+        print(f"| {a:g} | " + " | ".join(cells) + " |")
+
+
+def print_pooled(workdirs: list[Path]) -> None:
+    """Recall (coverage rule) per pair over several corpus seeds: each corpus counts once (its
+    mean over model seeds); mean ± std over corpora, then each corpus's gap to the own-rate
+    model."""
+    runs = [json.loads((w / "rates.json").read_text()) for w in workdirs]
+    rates = [float(r) for r in runs[0]["args"]["rates"].split(",")]
+    pairs = [(a, b) for a in rates for b in rates]
+
+    def recall(run, a, b):
+        return np.mean([s["coverage"]["recall"] for s in run["results"][f"{a:g}->{b:g}"].values()])
+
+    per = {(a, b): np.array([recall(run, a, b) for run in runs]) for a, b in pairs}
+    seeds = ", ".join(str(run["args"]["seed"]) for run in runs)
+    head = (
+        "| train \\ spot | "
+        + " | ".join(f"{r:g}" for r in rates)
+        + " |\n"
+        + "|---" * (len(rates) + 1)
+        + "|"
+    )
+    print(f"\nrecall (coverage rule), corpus seeds {seeds}: mean ± std over corpora\n\n{head}")
+    for a in rates:
+        cells = [f"{per[a, b].mean():.3f} ± {per[a, b].std(ddof=1):.3f}" for b in rates]
+        print(f"| {a:g} | " + " | ".join(cells) + " |")
+    print(f"\nminus the own-rate model's: mean over corpora [per corpus]\n\n{head}")
+    for a in rates:
+        gaps = [per[a, b] - per[b, b] for b in rates]
+        cells = [f"{g.mean():+.3f} [{' '.join(f'{x:+.2f}' for x in g)}]" for g in gaps]
         print(f"| {a:g} | " + " | ".join(cells) + " |")
 
 
