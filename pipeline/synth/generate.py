@@ -20,7 +20,6 @@ there are. How frames move: ``pipeline.synth.motion``; faces and pixels:
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -38,9 +37,11 @@ from pipeline.datasets import (
     SAMM_WORKBOOK,
     samm_workbook,
 )
+from pipeline.synth.actions import shape_event
 from pipeline.synth.camera import Camera
-from pipeline.synth.motion import HeadMotion, SynthEvent, event_counts, place_events, shape_event
-from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS, BaseFace, FrameRenderer, base_face
+from pipeline.synth.config import FIRST_SUBJECT, SynthConfig
+from pipeline.synth.motion import HeadMotion, SynthEvent, event_counts, place_events
+from pipeline.synth.renderer import BaseFace, FrameRenderer, base_face
 
 FRAMES_DIR = "SAMM_longvideos"
 SHEET_FILE = SAMM_WORKBOOK  # the reader (pipeline.datasets) owns the SAMM names
@@ -50,93 +51,6 @@ SHEET_COLUMNS = SAMM_COLUMNS_ALL
 SHEET_TYPES = SAMM_TYPES
 MANIFEST_FILE = "synth_config.json"
 MANIFEST_FORMAT = "mespot-synth/1"
-FIRST_SUBJECT = 6  # SAMM's subject ids start at 006
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """What to generate. Rates are events per 10 s of video, per kind, per video."""
-
-    subjects: int = 2
-    videos: int = 1  # per subject
-    seconds: float = 6.0
-    fps: float = 200.0
-    width: int = 640
-    height: int = 360
-    seed: int = 0
-    micro_per_10s: float = 3.0
-    macro_per_10s: float = 0.7
-    blinks_per_10s: float = 3.0
-    jerks_per_10s: float = 1.0
-    noise_sigma: float = 2.0  # grey levels
-    jpeg_quality: int = 90
-    # What a real camera adds (pipeline.synth.camera): H.264 compression at this CRF
-    # (None: none) and auto-exposure flicker, before the frames are saved as JPEG.
-    crf: int | None = None
-    flicker: bool = False
-    # Photos the subjects cycle through (pipeline/assets); () is the default set, PHOTOS.
-    photos: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        ints = {
-            "subjects": (1, 1000 - FIRST_SUBJECT),
-            "videos": (1, 99),
-            "width": (64, 8192),
-            "height": (64, 8192),
-            "seed": (0, 2**63 - 1),
-            "jpeg_quality": (1, 100),
-        }
-        if unknown := [p for p in self.photos if p not in PHOTOS + HELD_OUT_PHOTOS]:
-            raise ValueError(f"SynthConfig.photos: unknown {unknown}: {PHOTOS + HELD_OUT_PHOTOS}")
-        if self.crf is not None and (isinstance(self.crf, bool) or not 0 <= self.crf <= 51):
-            raise ValueError(f"SynthConfig.crf must be None or in [0, 51], got {self.crf!r}")
-        for name, (lo, hi) in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ValueError(f"SynthConfig.{name} must be an integer, got {v!r}")
-            if not lo <= v <= hi:
-                raise ValueError(f"SynthConfig.{name} must be in [{lo}, {hi}], got {v}")
-        floats = {
-            "seconds": (1.0, 24 * 3600.0),
-            "fps": (10.0, 1000.0),
-            "micro_per_10s": (0.0, 20.0),
-            "macro_per_10s": (0.0, 5.0),
-            "blinks_per_10s": (0.0, 20.0),
-            "jerks_per_10s": (0.0, 20.0),
-            "noise_sigma": (0.0, 64.0),
-        }
-        for name, (lo, hi) in floats.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
-                raise ValueError(f"SynthConfig.{name} must be a number, got {v!r}")
-            if not (math.isfinite(v) and lo <= v <= hi):
-                raise ValueError(f"SynthConfig.{name} must be in [{lo}, {hi}], got {v}")
-            object.__setattr__(self, name, float(v))  # 6 and 6.0 save the same
-
-    @property
-    def faces(self) -> tuple[str, ...]:
-        return self.photos or PHOTOS
-
-    @property
-    def n_frames(self) -> int:
-        """Frames per video: round(seconds * fps)."""
-        return round(self.seconds * self.fps)
-
-    @property
-    def rates_per_10s(self) -> dict[str, float]:
-        return {
-            "macro": self.macro_per_10s,
-            "micro": self.micro_per_10s,
-            "jerk": self.jerks_per_10s,
-            "blink": self.blinks_per_10s,
-        }
-
-    def to_dict(self) -> dict:
-        return configs.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping, source: str = "") -> SynthConfig:
-        return configs.from_dict(cls, d, source=source)
 
 
 @dataclass(frozen=True)
@@ -159,6 +73,7 @@ class SynthVideo:
     inducement_code: int
     unplaced: int  # events drawn but not placed for lack of room
     landmarks: tuple[tuple[float, float], ...]
+    contrast: float = 1.0  # the face's contrast (SynthConfig.contrast)
 
     def frame_name(self, number: int) -> str:
         """File name of frame ``number`` (1-based): ``006_1_0001.jpg``."""
@@ -238,7 +153,9 @@ def plan_video(
     Three independent random streams (events, head, noise) come from (seed, subject, k),
     so changing the noise leaves the events alone and other videos never matter.
     """
-    face = face or base_face(subject_index, cfg.width, cfg.height, cfg.faces)
+    face = face or base_face(
+        subject_index, cfg.width, cfg.height, cfg.faces, *cfg.look(subject_index)
+    )
     sid = f"{FIRST_SUBJECT + subject_index:03d}"
     vid = f"{sid}_{k}"
     r_events, r_head, r_noise, _camera = _streams(cfg, subject_index, k)
@@ -248,7 +165,7 @@ def plan_video(
     timings, unplaced = place_events(r_events, n, cfg.fps, counts)
     events, movement = [], 0
     for kind, onset, apex, offset in timings:
-        shape = shape_event(kind, r_events, face.landmarks, face.face_width)
+        shape = shape_event(kind, r_events, face.landmarks, face.face_width, cfg.micro_px)
         number = None
         if kind in SHEET_TYPES:
             movement += 1
@@ -273,6 +190,7 @@ def plan_video(
         inducement,
         unplaced,
         tuple((float(x), float(y)) for x, y in face.landmarks),
+        cfg.look(subject_index)[1],
     )
     return video, events, renderer
 
@@ -386,7 +304,7 @@ def generate_corpus(
     videos: list[SynthVideo] = []
     events: list[SynthEvent] = []
     for s in range(cfg.subjects):
-        face = base_face(s, cfg.width, cfg.height, cfg.faces)
+        face = base_face(s, cfg.width, cfg.height, cfg.faces, *cfg.look(s))
         for k in range(1, cfg.videos + 1):
             video, video_events, renderer = plan_video(cfg, s, k, face)
             camera = video_camera(cfg, s, k)

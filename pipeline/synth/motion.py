@@ -31,7 +31,7 @@ from pipeline.core import configs
 #: Blinks take their amplitude from the eye opening instead (see ``_blink``).
 EVENT_KINDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "macro": ((1.0, 3.0), (6.0, 12.0)),
-    "micro": ((0.2, 0.5), (1.0, 3.0)),
+    "micro": ((0.2, 0.5), (0.0, 0.0)),  # amplitude: SynthConfig.micro_px (pipeline.synth.actions)
     "jerk": ((0.1, 0.3), (3.0, 8.0)),
     "blink": ((0.1, 0.3), (0.0, 0.0)),
 }
@@ -39,16 +39,7 @@ SHEET_KINDS = ("micro", "macro")  # the annotated ones; blinks and jerks are dis
 GAP_S = 0.3  # least quiet time between two events, and between an event and a video end
 MIN_EVENT_FRAMES = 3  # onset, apex and offset distinct
 APEX_AT = (0.4, 0.6)  # where the apex falls, as a fraction of the event
-SIGMA_OF_FACE = (0.06, 0.10)  # bump sigma, as a fraction of the face width
-BROW_WIDEN = 1.5  # brow bumps are wider than tall so the whole brow moves
 BUMP_REACH = 4.0  # bumps are evaluated out to this many sigmas (e^-8 beyond: < 0.01 px)
-
-# iBUG 68 indices.
-BROW_TOPS = (19, 24)  # arch of the image-left (subject's right) and image-right brow
-MOUTH_CORNERS = (48, 54)  # image-left, image-right
-UPPER_LIDS = ((37, 38), (43, 44))
-LOWER_LIDS = ((41, 40), (47, 46))
-EYES = (slice(36, 42), slice(42, 48))
 
 
 @dataclass(frozen=True)
@@ -154,102 +145,6 @@ def bumps_through(
     return tuple(
         Bump(tuple(map(float, c)), tuple(map(float, s)), (float(v[0]), float(v[1])))
         for c, s, v in zip(centres, sigmas, vectors, strict=True)
-    )
-
-
-# --- shaping events on a face --------------------------------------------------------------
-
-
-def _pt(landmarks: np.ndarray, i: int | tuple[int, ...]) -> tuple[float, float]:
-    p = landmarks[list(i) if isinstance(i, tuple) else i]
-    p = p.mean(axis=0) if p.ndim == 2 else p
-    return float(p[0]), float(p[1])
-
-
-def _brows(landmarks, sigma, amp, up: bool, which: tuple[int, ...]):
-    sign = -1.0 if up else 1.0  # image y grows downwards
-    return (
-        [_pt(landmarks, BROW_TOPS[j]) for j in which],
-        [(BROW_WIDEN * sigma, sigma)] * len(which),
-        [(0.0, sign * amp)] * len(which),
-    )
-
-
-def _corners(landmarks, sigma, amp, pull: bool, which: tuple[int, ...]):
-    # AU12 pulls the corner outwards and up; AU15 pulls it down.
-    vec = [((-0.6 if j == 0 else 0.6) * amp, -0.8 * amp) if pull else (0.0, amp) for j in which]
-    return [_pt(landmarks, MOUTH_CORNERS[j]) for j in which], [(sigma, sigma)] * len(which), vec
-
-
-_BROW_NAMES = ("right_eyebrow", "left_eyebrow")  # pipeline.vision.face names: 17-21, 22-26
-_CORNER_NAMES = ("mouth_right", "mouth_left")  # pipeline.vision.face names: 48, 54
-
-
-def shape_event(
-    kind: str, rng: np.random.Generator, landmarks: np.ndarray, face_width: float
-) -> dict:
-    """Region, action units, notes, amplitude, bumps and shift of one event of ``kind``."""
-    (_, (a0, a1)) = EVENT_KINDS[kind]
-    amp = float(rng.uniform(a0, a1))
-    sigma = float(rng.uniform(*SIGMA_OF_FACE)) * face_width
-    if kind == "jerk":
-        angle = rng.uniform(0.0, 2.0 * np.pi)
-        shift = (amp * math.cos(angle), amp * math.sin(angle))
-        return dict(region="head", amplitude_px=amp, notes="head jerk", shift=shift)
-    if kind == "blink":
-        return _blink(landmarks)
-    if kind == "macro":
-        up, pull = bool(rng.integers(2)), bool(rng.integers(2))
-        c1, s1, v1 = _brows(landmarks, sigma, amp, up, (0, 1))
-        c2, s2, v2 = _corners(landmarks, sigma, amp, pull, (0, 1))
-        aus = ("AU1+AU2" if up else "AU4") + ("+AU12" if pull else "+AU15")
-        return dict(
-            region="eyebrows+mouth_left+mouth_right",
-            amplitude_px=amp,
-            action_units=aus,
-            notes="brows "
-            + ("raised" if up else "lowered")
-            + ", corners "
-            + ("up" if pull else "down"),
-            bumps=bumps_through(c1 + c2, s1 + s2, v1 + v2),
-        )
-    # micro: the brows (both or one; raise or lower) or one mouth corner (AU12 or AU15)
-    if rng.integers(2):
-        up, one = bool(rng.integers(2)), bool(rng.integers(2))
-        side = int(rng.integers(2))
-        which = (side,) if one else (0, 1)
-        c, s, v = _brows(landmarks, sigma, amp, up, which)
-        region = _BROW_NAMES[side] if one else "eyebrows"
-        aus, what = ("AU1+AU2", "raised") if up else ("AU4", "lowered")
-        notes = f"{region.replace('_', ' ')} {what}" if one else f"brows {what}"
-    else:
-        pull, side = bool(rng.integers(2)), int(rng.integers(2))
-        c, s, v = _corners(landmarks, sigma, amp, pull, (side,))
-        region, aus = _CORNER_NAMES[side], ("AU12" if pull else "AU15")
-        notes = f"{region.replace('_', ' ')} " + ("up and out" if pull else "down")
-    return dict(
-        region=region, amplitude_px=amp, action_units=aus, notes=notes, bumps=bumps_through(c, s, v)
-    )
-
-
-def _blink(landmarks: np.ndarray) -> dict:
-    """Both upper lids pulled down: the eye region squashed vertically."""
-    opening = np.mean(
-        [
-            np.linalg.norm(np.subtract(_pt(landmarks, u), _pt(landmarks, lo)))
-            for u, lo in zip(UPPER_LIDS, LOWER_LIDS, strict=True)
-        ]
-    )
-    width = np.mean([np.ptp(landmarks[e, 0]) for e in EYES])
-    amp = max(1.0, 0.7 * float(opening))
-    # sigma_y ~ the opening: the lid moves most, the lower lid about a third as much.
-    sig = (0.6 * float(width), max(1.5, float(opening)))
-    centres = [_pt(landmarks, u) for u in UPPER_LIDS]
-    return dict(
-        region="eyes",
-        amplitude_px=amp,
-        notes="blink",
-        bumps=bumps_through(centres, [sig, sig], [(0.0, amp)] * 2),
     )
 
 

@@ -92,11 +92,18 @@ class BaseFace:
 
 
 def base_face(
-    subject_index: int, width: int, height: int, photos: tuple[str, ...] = PHOTOS
+    subject_index: int,
+    width: int,
+    height: int,
+    photos: tuple[str, ...] = PHOTOS,
+    size: float = 1.0,
+    contrast: float = 1.0,
 ) -> BaseFace:
     """Scale the subject's photo (cycling through ``photos``) so the face box is FACE_HEIGHT
-    of the frame, centre the face on a mid-grey canvas and feather the photo's edges into it."""
+    x ``size`` of the frame, centre the face on a mid-grey canvas and feather the photo's
+    edges into it; ``contrast`` < 1 pulls the photo's grey levels towards mid-grey."""
     photo, mirrored, scale = subject_variant(subject_index, photos)
+    scale *= size
     grey, (x0, y0, x1, y1), lm = _photo(photo)
     h, w = grey.shape
     if mirrored:
@@ -114,6 +121,7 @@ def base_face(
     mask = np.zeros((height, width), np.float32)
     cx0, cy0, cx1, cy1 = max(0, ox), max(0, oy), min(width, ox + sw), min(height, oy + sh)
     photo_layer[cy0:cy1, cx0:cx1] = resized[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
+    photo_layer = BACKGROUND + contrast * (photo_layer - BACKGROUND)
     mask[cy0:cy1, cx0:cx1] = 1.0
     mask = cv2.GaussianBlur(mask, (0, 0), 0.02 * height)  # no hard photo edge to track
     canvas = mask * photo_layer + (1.0 - mask) * BACKGROUND
