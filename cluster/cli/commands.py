@@ -39,6 +39,7 @@ def _feature_config(args) -> FeatureConfig:
 def cmd_synth(args) -> int:
     from tqdm.auto import tqdm
 
+    from pipeline.synth.config import REALISTIC
     from pipeline.synth.generate import SynthConfig, generate_corpus
 
     cfg = SynthConfig(
@@ -51,6 +52,7 @@ def cmd_synth(args) -> int:
         seed=args.seed,
         crf=args.crf,
         flicker=args.flicker,
+        **(REALISTIC if args.realistic else {}),
     )
     total = cfg.subjects * cfg.videos * round(cfg.seconds * cfg.fps)
     with tqdm(total=total, unit="frame", desc="synth", disable=args.no_progress) as bar:

@@ -68,6 +68,13 @@ def _add_synth(sub: Subparsers) -> None:
     s.add_argument(
         "--flicker", action="store_true", help="auto-exposure brightness flicker (<= 2.5%%)"
     )
+    s.add_argument(
+        "--realistic",
+        action="store_true",
+        help="micro-movements of 0.5-3 px at a 400 px face (sub-pixel on small faces) and "
+        "faces of varied size (x0.7-1.1) and contrast (x0.5-1): the held-out benchmark's "
+        "corpus (BENCHMARKS.md); default 2-6 px, one size and contrast",
+    )
     s.add_argument("--no-progress", action="store_true")
 
 

@@ -13,6 +13,9 @@ from pipeline.synth.actions import MICRO_PX
 from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS
 
 FIRST_SUBJECT = 6  # SAMM's subject ids start at 006
+#: ``mespot synth --realistic``, the corpus of the held-out spotting benchmark: micro-
+#: movements from sub-pixel to 3 px at a SAMM-sized face, faces of varied size and contrast.
+REALISTIC = {"micro_px": MICRO_PX, "face_scale": (0.7, 1.1), "contrast": (0.5, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,13 @@ class SynthConfig:
     # Photos the subjects cycle through (pipeline/assets); () is the default set, PHOTOS.
     photos: tuple[str, ...] = ()
     # Micro-movement peak displacement, pixels at a 400 px wide face (SAMM's); scaled to
-    # the rendered face (pipeline.synth.actions).
-    micro_px: tuple[float, float] = MICRO_PX
+    # the rendered face (pipeline.synth.actions). The default, 2-6 px there, is 1-3 px on
+    # the ~200 px faces of a 640x360 frame; REALISTIC goes down to sub-pixel.
+    micro_px: tuple[float, float] = (2.0, 6.0)
     # Per subject, drawn uniformly: the face's size (times the photo's usual size) and its
     # contrast (1: the photo's; 0.5: grey levels halved about mid-grey).
-    face_scale: tuple[float, float] = (0.7, 1.1)
-    contrast: tuple[float, float] = (0.5, 1.0)
+    face_scale: tuple[float, float] = (1.0, 1.0)
+    contrast: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         ints = {

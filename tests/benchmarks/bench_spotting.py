@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_spotting.py --workdir /tmp/mespot-spotting
 
-Two corpora from ``mespot synth`` (every micro-movement one of AU1, AU2, AU1+AU2, AU4,
+Two corpora from ``mespot synth --realistic`` (every micro-movement one of AU1, AU2, AU1+AU2, AU4,
 AU12, AU14, AU15; amplitudes 0.5-3 px at a 400 px face, scaled to each face; faces of
 different sizes and contrast; macro-expressions, blinks, head jerks and drift):
 
@@ -36,10 +36,10 @@ THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def corpora(args):
-    from pipeline.synth.generate import SynthConfig
+    from pipeline.synth.config import REALISTIC, SynthConfig
     from pipeline.synth.renderer import HELD_OUT_PHOTOS
 
-    base = SynthConfig(subjects=8, videos=2, seconds=30.0, fps=100.0, seed=0)
+    base = SynthConfig(subjects=8, videos=2, seconds=30.0, fps=100.0, seed=0, **REALISTIC)
     held = replace(base, subjects=6, seed=101, photos=HELD_OUT_PHOTOS)
     return {"train": base, "heldout": held}
 

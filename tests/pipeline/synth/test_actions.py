@@ -12,7 +12,7 @@ from pipeline.synth.actions import (
     micro_action,
     shape_event,
 )
-from pipeline.synth.config import SynthConfig
+from pipeline.synth.config import REALISTIC, SynthConfig
 from pipeline.synth.motion import displacement_at
 from pipeline.synth.renderer import base_face
 
@@ -85,11 +85,12 @@ def test_micro_amplitudes_are_drawn_at_a_400_px_face_and_scaled_to_this_one(face
 
 
 def test_subjects_differ_in_face_size_and_contrast():
-    cfg = SynthConfig(subjects=6, seed=4)
+    cfg = SynthConfig(subjects=6, seed=4, **REALISTIC)
     looks = [cfg.look(s) for s in range(6)]
-    assert looks == [SynthConfig(subjects=6, seed=4).look(s) for s in range(6)]
+    assert looks == [SynthConfig(subjects=6, seed=4, **REALISTIC).look(s) for s in range(6)]
     assert all(0.7 <= size <= 1.1 and 0.5 <= c <= 1.0 for size, c in looks)
     assert len(set(looks)) == 6
+    assert {SynthConfig(subjects=6).look(s) for s in range(6)} == {(1.0, 1.0)}  # the default
     plain, small = base_face(0, 640, 360), base_face(0, 640, 360, size=0.7, contrast=0.5)
     assert small.face_width == pytest.approx(0.7 * plain.face_width, rel=0.02)
     face_box = np.s_[120:240, 260:380]
