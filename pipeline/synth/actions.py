@@ -1,6 +1,7 @@
 """Facial actions of the synthetic corpus: which landmarks an event moves, and how.
 
-Each micro-movement is one FACS action unit the spotter must see, drawn with equal odds:
+With ``actions="au"`` (``mespot synth --realistic``) each micro-movement is one FACS
+action unit the spotter must see, drawn with equal odds:
 
     AU1      inner brow raiser     inner brow ends (21, 22) up
     AU2      outer brow raiser     outer brows (18, 25) up
@@ -16,6 +17,8 @@ subject's right (the image's left). A micro-movement's peak displacement is draw
 ``micro_px`` pixels *at a face 400 px wide* (SAMM's resolution) and scaled to the
 rendered face, so a smaller face moves fewer pixels, as in a real recording.
 Macro-expressions move brows and both corners together, several times further.
+``actions="classic"`` (the default) is the corpus from before: whole brows up or down or
+one corner (AU12, AU15), 1-3 px on any face.
 """
 
 from __future__ import annotations
@@ -113,19 +116,27 @@ def micro_action(
     return dict(region=region, notes=f"{where}: {_AU_NOTES[au]}", bumps=bumps_through(c, s, v))
 
 
+ACTIONS = ("classic", "au")
+
+
 def shape_event(
     kind: str,
     rng: np.random.Generator,
     landmarks: np.ndarray,
     face_width: float,
+    actions: str = "classic",
     micro_px: tuple[float, float] = MICRO_PX,
 ) -> dict:
-    """Region, action units, notes, amplitude, bumps and shift of one event of ``kind``;
-    ``micro_px``: a micro-movement's peak displacement range at a 400 px face."""
+    """Region, action units, notes, amplitude, bumps and shift of one event of ``kind``.
+
+    ``actions``: "au" draws each micro-movement as one of MICRO_AUS, ``micro_px`` pixels at
+    a 400 px face; "classic" (the corpus before AUs, drawn exactly as then) moves whole
+    brows up or down or one corner (AU12, AU15) by 1-3 px whatever the face's size.
+    """
+    if actions not in ACTIONS:
+        raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
     (_, (a0, a1)) = EVENT_KINDS[kind]
-    amp = float(rng.uniform(*micro_px)) * face_width / REFERENCE_FACE_PX
-    if kind != "micro":
-        amp = float(rng.uniform(a0, a1))
+    amp = float(rng.uniform(a0, a1))
     sigma = float(rng.uniform(*SIGMA_OF_FACE)) * face_width
     if kind == "jerk":
         angle = rng.uniform(0.0, 2.0 * np.pi)
@@ -133,6 +144,8 @@ def shape_event(
         return dict(region="head", amplitude_px=amp, notes="head jerk", shift=shift)
     if kind == "blink":
         return _blink(landmarks)
+    if actions == "classic":
+        return _classic(kind, rng, landmarks, sigma, amp)
     if kind == "macro":
         up, pull = bool(rng.integers(2)), bool(rng.integers(2))
         brow_au, corner_au = ("AU1+AU2" if up else "AU4"), ("AU12" if pull else "AU15")
@@ -146,10 +159,49 @@ def shape_event(
             bumps=bumps_through(c1 + c2, s1 + s2, v1 + v2),
         )
     au = MICRO_AUS[int(rng.integers(len(MICRO_AUS)))]
+    amp = float(rng.uniform(*micro_px)) * face_width / REFERENCE_FACE_PX
     side = int(rng.integers(2))
     if au in BROW_AUS and rng.integers(2):
         side = None  # both brows
     return dict(amplitude_px=amp, action_units=au, **micro_action(au, landmarks, sigma, amp, side))
+
+
+def _arches(landmarks, sigma, amp, up: bool, which: tuple[int, ...]):
+    return (
+        [_pt(landmarks, BROW_TOPS[j]) for j in which],
+        [(BROW_WIDEN * sigma, sigma)] * len(which),
+        [(0.0, -amp if up else amp)] * len(which),
+    )
+
+
+def _classic(kind: str, rng: np.random.Generator, landmarks, sigma: float, amp: float) -> dict:
+    """Macro- and micro-movements as the corpus drew them before AUs (same random draws)."""
+    if kind == "macro":
+        up, pull = bool(rng.integers(2)), bool(rng.integers(2))
+        c1, s1, v1 = _arches(landmarks, sigma, amp, up, (0, 1))
+        c2, s2, v2 = corner_action(landmarks, sigma, amp, "AU12" if pull else "AU15", (0, 1))
+        return dict(
+            region="eyebrows+mouth_left+mouth_right",
+            amplitude_px=amp,
+            action_units=("AU1+AU2" if up else "AU4") + ("+AU12" if pull else "+AU15"),
+            notes=f"brows {'raised' if up else 'lowered'}, corners {'up' if pull else 'down'}",
+            bumps=bumps_through(c1 + c2, s1 + s2, v1 + v2),
+        )
+    if rng.integers(2):  # the brows (both or one; raised or lowered)
+        up, one = bool(rng.integers(2)), bool(rng.integers(2))
+        side = int(rng.integers(2))
+        c, s, v = _arches(landmarks, sigma, amp, up, (side,) if one else (0, 1))
+        region = _BROW_NAMES[side] if one else "eyebrows"
+        aus, what = ("AU1+AU2", "raised") if up else ("AU4", "lowered")
+        notes = f"{region.replace('_', ' ')} {what}" if one else f"brows {what}"
+    else:  # one mouth corner
+        pull, side = bool(rng.integers(2)), int(rng.integers(2))
+        c, s, v = corner_action(landmarks, sigma, amp, "AU12" if pull else "AU15", (side,))
+        region, aus = _CORNER_NAMES[side], ("AU12" if pull else "AU15")
+        notes = f"{region.replace('_', ' ')} " + ("up and out" if pull else "down")
+    return dict(
+        region=region, amplitude_px=amp, action_units=aus, notes=notes, bumps=bumps_through(c, s, v)
+    )
 
 
 def _blink(landmarks: np.ndarray) -> dict:

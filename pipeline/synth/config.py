@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.core import configs
-from pipeline.synth.actions import MICRO_PX
+from pipeline.synth.actions import ACTIONS, MICRO_PX
 from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS
 
 FIRST_SUBJECT = 6  # SAMM's subject ids start at 006
 #: ``mespot synth --realistic``, the corpus of the held-out spotting benchmark: micro-
 #: movements from sub-pixel to 3 px at a SAMM-sized face, faces of varied size and contrast.
-REALISTIC = {"micro_px": MICRO_PX, "face_scale": (0.7, 1.1), "contrast": (0.5, 1.0)}
+REALISTIC = {"actions": "au", "face_scale": (0.7, 1.1), "contrast": (0.5, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ class SynthConfig:
     flicker: bool = False
     # Photos the subjects cycle through (pipeline/assets); () is the default set, PHOTOS.
     photos: tuple[str, ...] = ()
-    # Micro-movement peak displacement, pixels at a 400 px wide face (SAMM's); scaled to
-    # the rendered face (pipeline.synth.actions). The default, 2-6 px there, is 1-3 px on
-    # the ~200 px faces of a 640x360 frame; REALISTIC goes down to sub-pixel.
-    micro_px: tuple[float, float] = (2.0, 6.0)
+    # How events move the face (pipeline.synth.actions): "classic" whole brows or one
+    # corner, 1-3 px; "au" one action unit of seven per micro-movement, ``micro_px``
+    # pixels at a 400 px wide face (SAMM's), scaled to the rendered face.
+    actions: str = "classic"
+    micro_px: tuple[float, float] = MICRO_PX
     # Per subject, drawn uniformly: the face's size (times the photo's usual size) and its
     # contrast (1: the photo's; 0.5: grey levels halved about mid-grey).
     face_scale: tuple[float, float] = (1.0, 1.0)
@@ -85,6 +86,8 @@ class SynthConfig:
             if not (math.isfinite(v) and lo <= v <= hi):
                 raise ValueError(f"SynthConfig.{name} must be in [{lo}, {hi}], got {v}")
             object.__setattr__(self, name, float(v))  # 6 and 6.0 save the same
+        if self.actions not in ACTIONS:
+            raise ValueError(f"SynthConfig.actions must be one of {ACTIONS}, got {self.actions!r}")
         ranges = {"micro_px": (0.0, 50.0), "face_scale": (0.2, 2.0), "contrast": (0.05, 1.0)}
         for name, (lo, hi) in ranges.items():
             v = getattr(self, name)

@@ -165,7 +165,9 @@ def plan_video(
     timings, unplaced = place_events(r_events, n, cfg.fps, counts)
     events, movement = [], 0
     for kind, onset, apex, offset in timings:
-        shape = shape_event(kind, r_events, face.landmarks, face.face_width, cfg.micro_px)
+        shape = shape_event(
+            kind, r_events, face.landmarks, face.face_width, cfg.actions, cfg.micro_px
+        )
         number = None
         if kind in SHEET_TYPES:
             movement += 1

@@ -31,7 +31,8 @@ from pipeline.core import configs
 #: Blinks take their amplitude from the eye opening instead (see ``_blink``).
 EVENT_KINDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "macro": ((1.0, 3.0), (6.0, 12.0)),
-    "micro": ((0.2, 0.5), (0.0, 0.0)),  # amplitude: SynthConfig.micro_px (pipeline.synth.actions)
+    # micro amplitude: "classic" actions only; "au" ones draw SynthConfig.micro_px instead
+    "micro": ((0.2, 0.5), (1.0, 3.0)),
     "jerk": ((0.1, 0.3), (3.0, 8.0)),
     "blink": ((0.1, 0.3), (0.0, 0.0)),
 }

@@ -121,7 +121,8 @@ def base_face(
     mask = np.zeros((height, width), np.float32)
     cx0, cy0, cx1, cy1 = max(0, ox), max(0, oy), min(width, ox + sw), min(height, oy + sh)
     photo_layer[cy0:cy1, cx0:cx1] = resized[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
-    photo_layer = BACKGROUND + contrast * (photo_layer - BACKGROUND)
+    if contrast != 1.0:  # (not even a rounding change to faces at full contrast)
+        photo_layer = BACKGROUND + contrast * (photo_layer - BACKGROUND)
     mask[cy0:cy1, cx0:cx1] = 1.0
     mask = cv2.GaussianBlur(mask, (0, 0), 0.02 * height)  # no hard photo edge to track
     canvas = mask * photo_layer + (1.0 - mask) * BACKGROUND

@@ -11,7 +11,8 @@ def test_synth_realistic_writes_the_benchmark_corpus(tmp_path):
     args = ["synth", str(out), "--subjects", "2", "--seconds", "1", "--fps", "25"]
     assert main([*args, "--realistic", "--no-progress"]) == 0
     m = SynthManifest.load(out)
-    assert (m.config.micro_px, m.config.face_scale, m.config.contrast) == (
+    assert (m.config.actions, m.config.micro_px, m.config.face_scale, m.config.contrast) == (
+        "au",
         (0.5, 3.0),
         (0.7, 1.1),
         (0.5, 1.0),

@@ -76,7 +76,7 @@ def test_micro_amplitudes_are_drawn_at_a_400_px_face_and_scaled_to_this_one(face
     rng = np.random.default_rng(3)
     amps, aus = [], set()
     for _ in range(300):
-        e = shape_event("micro", rng, face.landmarks, face.face_width, (0.5, 3.0))
+        e = shape_event("micro", rng, face.landmarks, face.face_width, "au", (0.5, 3.0))
         amps.append(e["amplitude_px"])
         aus.add(e["action_units"])
     k = face.face_width / REFERENCE_FACE_PX
@@ -102,3 +102,26 @@ def test_bad_ranges_are_refused():
         SynthConfig(micro_px=(3.0, 1.0))
     with pytest.raises(ValueError, match="contrast"):
         SynthConfig(contrast=(0.5, 1.5))
+
+
+def test_the_classic_corpus_is_drawn_exactly_as_before_action_units():
+    # The default corpus (actions="classic") must be the one every earlier figure was
+    # measured on: the same events from the same seed. Golden digest of what mespot drew
+    # before pipeline.synth.actions existed (commit 9ae6576), over what depends on the
+    # random draws alone (not on the landmarks dlib fits).
+    import hashlib
+    import json
+
+    from pipeline.synth.generate import plan_video
+
+    cfg = SynthConfig(subjects=3, videos=2, seconds=20.0, fps=50.0, seed=5, macro_per_10s=2.0)
+    rows = []
+    for s in range(3):
+        for k in (1, 2):
+            _, events, _ = plan_video(cfg, s, k)
+            for e in events:
+                timing = [e.kind, e.onset, e.apex, e.offset]
+                rows.append([*timing, e.region, e.action_units, round(e.amplitude_px, 6), e.notes])
+    assert len(rows) == 95
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == "c20a34f97cb1229e"
+    assert {r[5] for r in rows if r[0] == "micro"} <= {"AU1+AU2", "AU4", "AU12", "AU15"}

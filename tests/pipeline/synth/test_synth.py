@@ -62,8 +62,6 @@ MOTION = SynthConfig(
     macro_per_10s=0.0,
     blinks_per_10s=0.0,
     jerks_per_10s=0.0,
-    micro_px=(6.0, 8.0),  # 3-4 px on these faces: plain to see in pixel differences
-    contrast=(1.0, 1.0),
 )
 
 
