@@ -71,9 +71,10 @@ def _add_synth(sub: Subparsers) -> None:
     s.add_argument(
         "--realistic",
         action="store_true",
-        help="micro-movements of 0.5-3 px at a 400 px face (sub-pixel on small faces) and "
-        "faces of varied size (x0.7-1.1) and contrast (x0.5-1): the held-out benchmark's "
-        "corpus (BENCHMARKS.md); default 2-6 px, one size and contrast",
+        help="each micro-movement one of seven action units (AU1, AU2, AU1+AU2, AU4, AU12, "
+        "AU14, AU15) at 0.5-3 px at a 400 px face (sub-pixel on small faces), on faces of "
+        "varied size (x0.7-1.1) and contrast (x0.5-1): the held-out benchmark's corpus "
+        "(BENCHMARKS.md); default: whole brows or one corner, 1-3 px, one size and contrast",
     )
     s.add_argument("--no-progress", action="store_true")
 
