@@ -91,6 +91,12 @@ def label_spans(
     return s, s + span_s * fps - 1
 
 
+def window_spans(windows: Sequence[Window], span_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`label_spans` of ``windows``."""
+    cols = ([getattr(w, a) for w in windows] for a in ("start", "end", "start_s", "end_s"))
+    return label_spans(*cols, span_s)
+
+
 def window_labels(
     windows: Sequence[Window],
     truth: Iterable[Interval],
@@ -99,8 +105,7 @@ def window_labels(
 ) -> list[bool]:
     """True for each window whose label span (``span_s`` seconds, :func:`label_spans`)
     covers >= ``min_coverage`` of some ground-truth interval."""
-    cols = ([getattr(w, a) for w in windows] for a in ("start", "end", "start_s", "end_s"))
-    return covering(*label_spans(*cols, span_s), truth, min_coverage).tolist()
+    return covering(*window_spans(windows, span_s), truth, min_coverage).tolist()
 
 
 def verdict_labels(

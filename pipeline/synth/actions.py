@@ -67,22 +67,25 @@ def _pt(landmarks: np.ndarray, i: int | tuple[int, ...]) -> tuple[float, float]:
     return float(p[0]), float(p[1])
 
 
+#: Brow part actions: landmarks per brow (right, left) and unit vectors per brow. AU4
+#: moves down and towards the midline (image x: the right brow +, the left one -).
+_BROW_PARTS = {
+    "AU1": (INNER_BROWS, ((0.0, -1.0), (0.0, -1.0))),
+    "AU2": (OUTER_BROWS, ((0.0, -1.0), (0.0, -1.0))),
+    "AU4": (LOWERED_BROWS, ((0.5, 0.85), (-0.5, 0.85))),
+}
+
+
 def brow_action(landmarks, sigma: float, amp: float, au: str, which: tuple[int, ...]):
     """(centres, sigmas, vectors) of ``au`` on the brows ``which`` (0: right, 1: left)."""
     if au == "AU1+AU2":
-        points, size, vec = BROW_TOPS, (BROW_WIDEN * sigma, sigma), lambda j: (0.0, -amp)
-    elif au == "AU1":
-        points, size, vec = INNER_BROWS, (PART_SIGMA * sigma,) * 2, lambda j: (0.0, -amp)
-    elif au == "AU2":
-        points, size, vec = OUTER_BROWS, (PART_SIGMA * sigma,) * 2, lambda j: (0.0, -amp)
-    elif au == "AU4":  # down and towards the midline (image x: right brow +, left brow -)
-        points, size = LOWERED_BROWS, (PART_SIGMA * sigma,) * 2
-
-        def vec(j):
-            return ((0.5 if j == 0 else -0.5) * amp, 0.85 * amp)
-    else:
+        return _arches(landmarks, sigma, amp, True, which)
+    if au not in _BROW_PARTS:
         raise ValueError(f"not a brow action: {au!r}")
-    return [_pt(landmarks, points[j]) for j in which], [size] * len(which), [vec(j) for j in which]
+    points, units = _BROW_PARTS[au]
+    centres = [_pt(landmarks, points[j]) for j in which]
+    vectors = [(amp * units[j][0], amp * units[j][1]) for j in which]
+    return centres, [(PART_SIGMA * sigma,) * 2] * len(which), vectors
 
 
 def corner_action(landmarks, sigma: float, amp: float, au: str, which: tuple[int, ...]):
@@ -167,6 +170,7 @@ def shape_event(
 
 
 def _arches(landmarks, sigma, amp, up: bool, which: tuple[int, ...]):
+    """Whole brows moved up or down at their arches (AU1+AU2 raised; "classic" lowered)."""
     return (
         [_pt(landmarks, BROW_TOPS[j]) for j in which],
         [(BROW_WIDEN * sigma, sigma)] * len(which),

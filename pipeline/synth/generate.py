@@ -192,7 +192,7 @@ def plan_video(
         inducement,
         unplaced,
         tuple((float(x), float(y)) for x, y in face.landmarks),
-        cfg.look(subject_index)[1],
+        face.contrast,
     )
     return video, events, renderer
 

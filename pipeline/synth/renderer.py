@@ -89,6 +89,7 @@ class BaseFace:
     photo: str
     mirrored: bool
     scale: float
+    contrast: float = 1.0
 
 
 def base_face(
@@ -134,6 +135,7 @@ def base_face(
         photo,
         mirrored,
         scale,
+        contrast,
     )
 
 

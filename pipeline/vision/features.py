@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipeline.core.labels import covering, label_spans
+from pipeline.core.labels import covering, label_spans, window_spans
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
 from pipeline.vision.config import FeatureConfig
@@ -266,21 +266,21 @@ def features_table(
     ``annotations`` None: no ground truth (labels null); [] or only other kinds than
     ``config.label_kinds``: all windows negative.
     """
-    cols = ([getattr(w, a) for w in windows] for a in ("start", "end", "start_s", "end_s"))
-    labels = truth_labels(*cols, annotations, config)
+    labels = truth_labels(window_spans(windows, config.label_span_s), annotations, config)
     return results_table(record, results, None if labels is None else labels.tolist(), config)
 
 
 def truth_labels(
-    starts, ends, starts_s, ends_s, annotations: list[Annotation] | None, config: FeatureConfig
+    spans: tuple[np.ndarray, np.ndarray],
+    annotations: list[Annotation] | None,
+    config: FeatureConfig,
 ) -> np.ndarray | None:
-    """(N,) bool labels of windows (first and last frames, their times) from a video's
-    ground truth (its ``config.label_kinds``, by the coverage rule on the time grid,
-    pipeline.core.labels); None when the video has none."""
+    """(N,) bool labels of windows (their label spans, pipeline.core.labels) from a video's
+    ground truth (its ``config.label_kinds``, by the coverage rule); None when the video
+    has none."""
     if annotations is None:
         return None
     truth = [a.interval for a in annotations if a.kind in config.label_kinds]
-    spans = label_spans(starts, ends, starts_s, ends_s, config.label_span_s)
     return covering(*spans, truth, config.label_min_coverage)
 
 
@@ -294,7 +294,7 @@ def relabel(
     features.
     """
     cols = (table.column(c).to_numpy() for c in ("start_frame", "end_frame", "start_s", "end_s"))
-    found = truth_labels(*cols, annotations, config)
+    found = truth_labels(label_spans(*cols, config.label_span_s), annotations, config)
     labels = pa.nulls(table.num_rows, pa.bool_()) if found is None else pa.array(found)
     i = table.schema.get_field_index("label")
     return conform(table.set_column(i, "label", labels), WINDOW_FEATURES)

@@ -108,25 +108,33 @@ def held_out(store_dir: Path, n_train: int):
     }
 
 
+def spot_videos(rows, scores: np.ndarray, threshold: float) -> dict:
+    """(dataset, subject, video) -> the spots greedy NMS keeps from that video's windows
+    (``rows`` of a features table, ``scores`` one per row)."""
+    from pipeline.core.spotting import spot_intervals
+
+    cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+    keys = list(zip(*cols, strict=True))
+    starts, ends = (rows.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+    out = {}
+    for key in sorted(set(keys)):
+        mine = np.asarray([k == key for k in keys])
+        out[key] = spot_intervals(starts[mine], ends[mine], scores[mine], threshold)
+    return out
+
+
 def score(split, scores: np.ndarray, threshold: float) -> dict:
     """Spot the held-out videos from window scores; both rules, pooled."""
     from pipeline.core.metrics import VideoResult, evaluate
-    from pipeline.core.spotting import spot_intervals
 
     rows = split["data"].table.filter(split["test"])
     videos = {(v["dataset"], v["subject"], v["video"]): v for v in split["videos"].to_pylist()}
-    cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
-    keys = list(zip(*cols, strict=True))
-    starts = rows.column("start_frame").to_numpy()
-    ends = rows.column("end_frame").to_numpy()
-    results = []
-    for key in sorted(set(keys)):
-        v = videos[key]
-        mine = np.asarray([k == key for k in keys])
-        spots = spot_intervals(starts[mine], ends[mine], scores[mine], threshold)
-        results.append(
-            VideoResult(*key, v["n_frames"], v["fps"], spots, split["truth"].get(key, []))
+    results = [
+        VideoResult(
+            *key, videos[key]["n_frames"], videos[key]["fps"], spots, split["truth"].get(key, [])
         )
+        for key, spots in spot_videos(rows, scores, threshold).items()
+    ]
     report = evaluate(results)
     out = {"footage": report.footage_fraction}
     for rule, c in report.counts.items():

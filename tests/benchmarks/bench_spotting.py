@@ -83,19 +83,6 @@ def events_by_video(work: Path) -> dict:
     return out
 
 
-def spots_of(rows, scores, threshold):
-    from pipeline.core.spotting import spot_intervals
-
-    cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
-    keys = list(zip(*cols, strict=True))
-    starts, ends = (rows.column(c).to_numpy() for c in ("start_frame", "end_frame"))
-    out = {}
-    for key in sorted(set(keys)):
-        mine = np.asarray([k == key for k in keys])
-        out[key] = spot_intervals(starts[mine], ends[mine], scores[mine], threshold)
-    return out
-
-
 def judge(spots, videos, truth, events, threshold) -> dict:
     """Both rules pooled, footage, recall per AU and subject, unmatched spots by what they hit."""
     from pipeline.core.intervals import Interval
@@ -109,22 +96,19 @@ def judge(spots, videos, truth, events, threshold) -> dict:
     out = {"threshold": threshold, "footage": report.footage_fraction}
     out |= {rule: c.to_dict() for rule, c in report.counts.items()}
     per_au, per_subject, on = defaultdict(Counter), defaultdict(Counter), Counter()
+    covers = RULES["coverage"].accepts
     for key, found in spots.items():
-        micro = [e for e in events[key] if e.kind == "micro"]
-        for e in micro:
-            iv = Interval(e.onset - 1, e.offset - 1)
-            hit = any(RULES["coverage"].accepts(s, iv) for s in found)
-            per_au[e.action_units][hit] += 1
-            per_subject[key[1]][hit] += 1
+        spans = [(e, Interval(e.onset - 1, e.offset - 1)) for e in events[key]]  # 0-based
+        micro = [iv for e, iv in spans if e.kind == "micro"]
+        for e, iv in spans:
+            if e.kind == "micro":
+                hit = any(covers(s, iv) for s in found)
+                per_au[e.action_units][hit] += 1
+                per_subject[key[1]][hit] += 1
         for s in found:
-            if any(
-                RULES["coverage"].accepts(s, Interval(e.onset - 1, e.offset - 1)) for e in micro
-            ):
-                continue
-            hits = [
-                e.kind for e in events[key] if s.intersection(Interval(e.onset - 1, e.offset - 1))
-            ]
-            on[hits[0] if len(set(hits)) == 1 else "+".join(sorted(set(hits))) or "nothing"] += 1
+            if not any(covers(s, iv) for iv in micro):
+                hits = {e.kind for e, iv in spans if s.intersection(iv)}
+                on["+".join(sorted(hits)) or "nothing"] += 1
 
     def rate(c):
         return {"found": c[True], "of": c[True] + c[False]}
@@ -145,6 +129,7 @@ def main() -> None:
     work = Path(args.workdir)
     store_dir = build(work, args)
     import ray
+    from bench_rates import spot_videos
 
     ray.shutdown()
     from cluster.run.evaluate import ground_truth
@@ -170,8 +155,10 @@ def main() -> None:
         for v in read_table(store, paths.VIDEOS).to_pylist()
     }
     truth, events = ground_truth(store, ("micro",)), events_by_video(work)
-    sweep = [judge(spots_of(rows, scores, th), videos, truth, events, th) for th in THRESHOLDS]
-    main_run = judge(spots_of(rows, scores, args.threshold), videos, truth, events, args.threshold)
+    sweep = [judge(spot_videos(rows, scores, th), videos, truth, events, th) for th in THRESHOLDS]
+    main_run = judge(
+        spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
+    )
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / "roc.png", "held-out windows")
     plot_sweep(sweep, work / "recall_footage.png")

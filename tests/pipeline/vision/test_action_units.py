@@ -1,8 +1,6 @@
 """Each action unit the synthetic corpus draws is seen in the region it belongs to, moving
 the way it moves: a known movement built on a still face, through the feature extractor."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ from pipeline.synth.motion import displacement_at
 from pipeline.vision.config import FeatureConfig
 from pipeline.vision.features import StageTimer, WindowExtractor
 
-ASSETS = Path(__file__).resolve().parents[3] / "pipeline" / "assets"
 N, APEX = 26, 13  # frames of one window at 25 fps; the movement peaks in the middle
 # HOOF bins of 45 degrees, 0 = image right, 90 = image up (pipeline.vision.hoof).
 RIGHT, UP_RIGHT, UP, UP_LEFT, LEFT, DOWN = 0, 1, 2, 3, 4, 6
@@ -25,12 +22,9 @@ def extractor():
 
 
 @pytest.fixture(scope="module")
-def still(extractor):
-    img = cv2.imread(str(ASSETS / "0-f15-hao-ph.jpg"), cv2.IMREAD_GRAYSCALE)
-    canvas = np.full((360, 480), 110, np.uint8)
-    canvas[:, 60:420] = cv2.resize(img, (360, 360), interpolation=cv2.INTER_AREA)
-    _, landmarks = extractor.face_model.find(canvas)
-    return canvas, landmarks
+def still(extractor, still_face):
+    _, landmarks = extractor.face_model.find(still_face)
+    return still_face, landmarks
 
 
 def au_frames(still, au, side, amp=3.0):

@@ -1,7 +1,5 @@
 """Window features: the union-box flow shortcut, motion where it was put, bad frames."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -13,22 +11,10 @@ from pipeline.vision.features import FrameCache, StageTimer, WindowExtractor
 from pipeline.vision.frames import FrameError
 from pipeline.vision.hoof import hoof_batch
 
-ASSETS = Path(__file__).resolve().parents[3] / "pipeline" / "assets"
-
 
 @pytest.fixture(scope="module")
 def extractor():
     return WindowExtractor(FeatureConfig())
-
-
-def face_canvas(size=(480, 360)) -> np.ndarray:
-    img = cv2.imread(str(ASSETS / "0-f15-hao-ph.jpg"), cv2.IMREAD_GRAYSCALE)
-    w, h = size
-    canvas = np.full((h, w), 110, np.uint8)
-    face = cv2.resize(img, (h, h), interpolation=cv2.INTER_AREA)
-    x0 = (w - h) // 2
-    canvas[:, x0 : x0 + h] = face
-    return canvas
 
 
 def bump_warp(img: np.ndarray, centre, dy: float, sigma: float) -> np.ndarray:
@@ -40,9 +26,9 @@ def bump_warp(img: np.ndarray, centre, dy: float, sigma: float) -> np.ndarray:
     return cv2.remap(img, xs, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def brow_raise_frames(extractor, n=26, apex=13, amp=2.0):
-    """Frames whose eyebrows rise by up to ``amp`` px and fall back, peaking at ``apex``."""
-    base = face_canvas()
+def brow_raise_frames(extractor, base, n=26, apex=13, amp=2.0):
+    """Frames of ``base`` whose eyebrows rise by up to ``amp`` px and fall back, peaking at
+    ``apex``."""
     _, lm = extractor.face_model.find(base)
     brow = lm[17:27].mean(axis=0)
     sigma = 0.25 * (lm[16, 0] - lm[0, 0])
@@ -65,9 +51,9 @@ def shift_frames(img: np.ndarray, n: int, dx: float, dy: float) -> list[np.ndarr
     return out
 
 
-def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extractor):
+def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extractor, still_face):
     w = Window.evenly(0, 0, 25, 1, fps=25)
-    drift = shift_frames(face_canvas(), 26, 0.6, -0.4)  # 0.72 px per step, all over the face
+    drift = shift_frames(still_face, 26, 0.6, -0.4)  # 0.72 px per step, all over the face
     raw = raw_extractor.window(drift, w, StageTimer())
     kept = extractor.window(drift, w, StageTimer())
     # Raw: every region moves ~0.72 px (times the face's scale); compensated: what is left
@@ -76,7 +62,7 @@ def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extra
     assert kept.magnitude.max() < 0.2 and kept.magnitude.mean() < 0.1
     # A brow raise on a still head (a bump narrow enough to leave the nose ridge alone):
     # nothing is subtracted.
-    base = face_canvas()
+    base = still_face
     _, lm = extractor.face_model.find(base)
     sigma = 0.12 * (lm[16, 0] - lm[0, 0])
     env = np.clip(1 - np.abs(np.arange(26) - 13) / 6.0, 0, 1)
@@ -87,9 +73,9 @@ def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extra
     np.testing.assert_allclose(b.magnitude[:, 0], a.magnitude[:, 0], atol=0.05)
 
 
-def test_union_flow_matches_flow_on_each_region(raw_extractor):
+def test_union_flow_matches_flow_on_each_region(raw_extractor, still_face):
     extractor = raw_extractor
-    frames, _ = brow_raise_frames(extractor)
+    frames, _ = brow_raise_frames(extractor, still_face)
     cfg = extractor.config
     w = Window.evenly(0, 0, 25, 1, fps=25)
     res = extractor.window(frames, w, StageTimer())
@@ -105,9 +91,9 @@ def test_union_flow_matches_flow_on_each_region(raw_extractor):
             assert np.all(res.hoof[moving, j].argmax(1) == hists[moving].argmax(1))
 
 
-def test_brow_raise_shows_up_in_the_eyebrow_region(raw_extractor):
+def test_brow_raise_shows_up_in_the_eyebrow_region(raw_extractor, still_face):
     extractor = raw_extractor
-    frames, env = brow_raise_frames(extractor, amp=2.0)
+    frames, env = brow_raise_frames(extractor, still_face, amp=2.0)
     res = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=25), StageTimer())
     assert res.face_found and res.hoof.shape == (25, 3, 8) and res.magnitude.shape == (25, 3)
     brows, mouth = res.magnitude[:, 0], res.magnitude[:, 1:].max(axis=1)
@@ -120,10 +106,10 @@ def test_brow_raise_shows_up_in_the_eyebrow_region(raw_extractor):
     assert brows[~(rising | falling)].max() < 0.1
 
 
-def test_flow_is_a_displacement_per_flow_step(extractor):
+def test_flow_is_a_displacement_per_flow_step(extractor, still_face):
     # The same frames read as if they were twice as far apart in time (a 30 fps window's
     # 67 ms gaps, say): every timestep's motion per flow step (40 ms) is half as large.
-    frames, _ = brow_raise_frames(extractor, amp=2.0)
+    frames, _ = brow_raise_frames(extractor, still_face, amp=2.0)
     near = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=25), StageTimer())
     far = extractor.window(frames, Window.evenly(0, 0, 25, 1, fps=12.5), StageTimer())
     np.testing.assert_allclose(far.magnitude, near.magnitude / 2, rtol=1e-5, atol=1e-7)
@@ -138,8 +124,8 @@ def test_no_face_window_is_flagged(extractor):
     assert "frame 40" in res.skip_reason and "no face" in res.skip_reason
 
 
-def test_unreadable_frames_flag_windows_and_the_rest_go_on(extractor):
-    base = face_canvas()
+def test_unreadable_frames_flag_windows_and_the_rest_go_on(extractor, still_face):
+    base = still_face
 
     def read_many(indices):
         for i in indices:

@@ -10,8 +10,6 @@ value, the window's total within 10%, and the same dominant direction wherever t
 move more than 0.2 px.
 """
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -20,7 +18,6 @@ from pipeline.core.windows import WindowGrid
 from pipeline.vision.config import FeatureConfig
 from pipeline.vision.features import StageTimer, WindowExtractor
 
-ASSETS = Path(__file__).resolve().parents[3] / "pipeline" / "assets"
 ONSET_S, DURATION_S, AMP_PX = 0.10, 0.30, 2.5
 
 
@@ -32,12 +29,9 @@ def extractor():
 
 
 @pytest.fixture(scope="module")
-def scene(extractor):
-    img = cv2.imread(str(ASSETS / "0-f15-hao-ph.jpg"), cv2.IMREAD_GRAYSCALE)
-    canvas = np.full((360, 480), 110, np.uint8)
-    canvas[:, 60:420] = cv2.resize(img, (360, 360), interpolation=cv2.INTER_AREA)
-    _, lm = extractor.face_model.find(canvas)
-    return canvas, lm[17:27].mean(axis=0), 0.25 * (lm[16, 0] - lm[0, 0])
+def scene(extractor, still_face):
+    _, lm = extractor.face_model.find(still_face)
+    return still_face, lm[17:27].mean(axis=0), 0.25 * (lm[16, 0] - lm[0, 0])
 
 
 def envelope(t: float) -> float:
