@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # 2: videos.variable_rate; features on a time grid
+SCHEMA_VERSION = "3"  # 2: videos.variable_rate; features on a time grid; 3: cell flow
 
 
 class SchemaMismatch(ValueError):
@@ -91,6 +91,11 @@ WINDOW_FEATURES = _schema(
         pa.field("hoof", pa.list_(pa.float32())),
         # (n_timesteps, n_regions): mean flow magnitude in aligned-face pixels.
         pa.field("magnitude", pa.list_(pa.float32())),
+        # Cells per side of each region's grid (0: no cell flow).
+        pa.field("n_cells", pa.int16(), nullable=False),
+        # (n_timesteps, n_regions, n_cells, n_cells, 2): mean flow (dx, dy) per cell, in
+        # aligned-face pixels; null without a face or without cells.
+        pa.field("cell_flow", pa.list_(pa.float32())),
         # True when the window covers >= 80% of a ground-truth interval;
         # null when the video has no ground truth.
         pa.field("label", pa.bool_()),

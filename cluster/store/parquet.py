@@ -35,6 +35,8 @@ OLD_FORMATS = {
     None: "their timesteps were counted in frames, so they meant another thing at every frame rate",
     "mespot-features/2": "their labels counted a window's frames, not the time it stands "
     "for, so a movement was positive in more windows at 30 fps than at 100 fps",
+    "mespot-features/3": "they lack the cell flow (mean flow vectors per cell of each "
+    "region) that models from this mespot on read",
 }
 
 

@@ -4,7 +4,9 @@ A window of T timesteps (T = ceil(W / R), the same at every frame rate: timestep
 flow over R seconds, see pipeline.core.windows) becomes a sequence of T feature vectors;
 timestep t holds the HOOF of every region, flattened region-major (``region * n_bins +
 bin``), followed, when ``with_magnitude``, by ``log1p`` of each region's mean flow
-magnitude (pixels of the aligned face per R seconds). A model records the
+magnitude (pixels of the aligned face per R seconds), then, when the features have cells,
+each region's cell flow (region, cell row, cell column, dx/dy; :data:`CELL_SCALE` x pixels
+per R seconds). A model records the
 :class:`FeatureLayout` it was trained on and refuses features with another one (another
 feature config gives other numbers), raising :class:`LayoutMismatch`; the frame rate is not
 part of it, so one model serves videos of any rate its features support.
@@ -23,6 +25,10 @@ import pyarrow.compute as pc
 from pipeline.core import configs
 from pipeline.vision.config import FeatureConfig
 
+#: Cell flows enter the LSTM as this many times their pixels: a micro-movement moves a
+#: cell 0.05-0.5 px per timestep, which this brings to the HOOF bins' order of size.
+CELL_SCALE = 4.0
+
 
 class LayoutMismatch(ValueError):
     """Features do not have the layout a model (or a caller) expects."""
@@ -39,6 +45,7 @@ class FeatureLayout:
     with_magnitude: bool
     config_id: str
     step_s: float  # seconds per timestep (features of older mespots, counted in frames, lack it)
+    n_cells: int = 0  # cells per side of each region's cell-flow grid (0: none)
 
     def __post_init__(self) -> None:
         if min(self.n_timesteps, self.n_regions, self.n_bins) < 1:
@@ -48,11 +55,14 @@ class FeatureLayout:
 
     @property
     def n_features(self) -> int:
-        """Features per timestep: regions * bins (+ regions magnitudes)."""
-        return self.n_regions * (self.n_bins + int(self.with_magnitude))
+        """Features per timestep: regions * bins (+ regions magnitudes) + cell flows."""
+        cells = 2 * self.n_cells * self.n_cells
+        return self.n_regions * (self.n_bins + int(self.with_magnitude) + cells)
 
     def describe(self) -> str:
         mag = " + magnitude" if self.with_magnitude else ""
+        if self.n_cells:
+            mag += f" + {self.n_cells}x{self.n_cells} cell flow"
         return (
             f"T={self.n_timesteps} x {self.step_s * 1000:g} ms x {self.n_features} features "
             f"({self.n_regions} regions {','.join(self.regions)} x {self.n_bins} bins{mag}, "
@@ -100,7 +110,7 @@ class FeatureLayout:
         if table.num_rows == 0:
             raise LayoutMismatch("no windows: an empty table has no layout")
         sizes = {}
-        for col in ("n_timesteps", "n_regions", "n_bins"):
+        for col in ("n_timesteps", "n_regions", "n_bins", "n_cells"):
             values = pc.unique(table.column(col)).to_pylist()
             if len(values) != 1:
                 raise LayoutMismatch(
@@ -114,11 +124,12 @@ class FeatureLayout:
             raise LayoutMismatch(f"table has feature configs {ids}, config file says {config_id}")
         regions = tuple(feature_config.regions)
         want = (feature_config.timesteps, len(regions), feature_config.n_bins)
-        if (sizes["n_timesteps"], sizes["n_regions"], sizes["n_bins"]) != want:
+        want += (feature_config.cells,)
+        if (sizes["n_timesteps"], sizes["n_regions"], sizes["n_bins"], sizes["n_cells"]) != want:
             raise LayoutMismatch(
                 f"table has T={sizes['n_timesteps']} x {sizes['n_regions']} regions x "
-                f"{sizes['n_bins']} bins, config says T={want[0]} x {list(regions)} x "
-                f"{want[2]} bins"
+                f"{sizes['n_bins']} bins x {sizes['n_cells']} cells, config says "
+                f"T={want[0]} x {list(regions)} x {want[2]} bins x {want[3]} cells"
             )
         return cls(
             regions=regions,
@@ -134,13 +145,14 @@ def face_rows(table: pa.Table, layout: FeatureLayout) -> tuple[np.ndarray, np.nd
 
     Returns (hoof (N, T, R, B) float32, magnitude (N, T, R) float32, rows (N,) int64), where
     ``rows`` are the indices of those windows in ``table``. Raises LayoutMismatch when the
-    table's T, regions or bins differ from ``layout``.
+    table's T, regions, bins or cells differ from ``layout``.
     """
     t, r, b = layout.n_timesteps, layout.n_regions, layout.n_bins
     mask = table.column("face_found").to_numpy(zero_copy_only=False).astype(bool)
     rows = np.flatnonzero(mask).astype(np.int64)
     sub = table.take(pa.array(rows))
-    for col, want in (("n_timesteps", t), ("n_regions", r), ("n_bins", b)):
+    sizes = (("n_timesteps", t), ("n_regions", r), ("n_bins", b), ("n_cells", layout.n_cells))
+    for col, want in sizes:
         have = sub.column(col).to_numpy(zero_copy_only=False)
         if np.any(have != want):
             bad = sorted(set(have[have != want].tolist()))
@@ -182,6 +194,10 @@ def window_arrays(
     parts = [hoof.reshape(n, t, layout.n_regions * layout.n_bins)]
     if layout.with_magnitude:
         parts.append(np.log1p(mag))
+    if layout.n_cells:
+        size = t * layout.n_regions * layout.n_cells**2 * 2
+        sub = table.column("cell_flow").take(pa.array(rows))
+        parts.append(CELL_SCALE * _fixed_lists(sub, size, "cell_flow").reshape(n, t, -1))
     x = np.concatenate(parts, axis=2).astype(np.float32, copy=False)
     label = table.column("label").take(pa.array(rows))
     y = pc.fill_null(pc.cast(label, pa.int8()), -1).to_numpy(zero_copy_only=False)

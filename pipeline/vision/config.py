@@ -13,13 +13,25 @@ from pipeline.core.windows import WindowGrid, grid_timesteps
 
 #: Regions of interest the extractor knows (see pipeline.vision.face.REGION_LANDMARKS).
 #: Eyes, nose and the middle of the mouth are left out on purpose (the paper, III-A).
-KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", "mouth_left", "mouth_right")
+KNOWN_REGIONS = (
+    "eyebrows",
+    "left_eyebrow",
+    "right_eyebrow",
+    "right_brow_outer",
+    "right_brow_inner",
+    "left_brow_inner",
+    "left_brow_outer",
+    "mouth_left",
+    "mouth_right",
+)
+#: The paper's regions (with ``cells=0``: its features, HOOF of three boxes, and no more).
+PAPER_REGIONS = ("eyebrows", "mouth_left", "mouth_right")
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 STABILISE = ("nose", "none")
 #: Written into every store's feature_config.json. Older stores are refused
 #: (cluster.store.parquet.OLD_FORMATS says why each one is).
-FEATURES_FORMAT = "mespot-features/3"
+FEATURES_FORMAT = "mespot-features/4"
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,17 @@ class FeatureConfig:
     face_width: int = 256
     left_eye_x: float = 0.35
     left_eye_y: float = 0.35
-    regions: tuple[str, ...] = ("eyebrows", "mouth_left", "mouth_right")
+    # Each brow in two halves and each mouth corner: the brow actions (AU1 inner, AU2 outer,
+    # AU4 inner, one side or both) each move their own boxes. The paper's setup is
+    # ("eyebrows", "mouth_left", "mouth_right") with cells = 0.
+    regions: tuple[str, ...] = (
+        "right_brow_outer",
+        "right_brow_inner",
+        "left_brow_inner",
+        "left_brow_outer",
+        "mouth_left",
+        "mouth_right",
+    )
     # Flow and HOOF.
     flow: str = "dis"
     # DIS preset: "ultrafast", "fast" or "medium" (sub-pixel shifts of 0.3-1 px on face
@@ -58,6 +80,10 @@ class FeatureConfig:
     # face's noise gives small bins and a movement large ones; True normalises each
     # histogram to sum 1 (the paper), which makes noise look like motion.
     normalise: bool = False
+    # Cell flow: each region split into cells x cells, and per cell the mean flow vector
+    # (pipeline.vision.hoof.cell_means): noise cancels in a mean of vectors, so sub-pixel
+    # movements of part of a region stand out. 0 = none (the paper's HOOF alone).
+    cells: int = 3
     # Head-motion compensation: "nose" subtracts, per timestep, the median flow of the nose
     # ridge (rigid with the skull) from every region's flow, so a head that sways or drifts
     # shows as no motion; "none" keeps the raw flow (the paper).
@@ -76,6 +102,8 @@ class FeatureConfig:
             raise ValueError(f"dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
         if self.stabilise not in STABILISE:
             raise ValueError(f"stabilise must be one of {STABILISE}, got {self.stabilise!r}")
+        if not 0 <= self.cells <= 8:
+            raise ValueError(f"cells must be 0 (none) to 8, got {self.cells}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
         if self.decode_reduce not in (1, 2, 4, 8):

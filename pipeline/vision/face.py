@@ -29,6 +29,12 @@ REGION_LANDMARKS: dict[str, tuple[tuple[int, ...], tuple[float, float, float, fl
     "eyebrows": (tuple(range(17, 27)), (0.04, 0.10, 0.04, 0.04)),
     "right_eyebrow": (tuple(range(17, 22)), (0.04, 0.10, 0.04, 0.04)),
     "left_eyebrow": (tuple(range(22, 27)), (0.04, 0.10, 0.04, 0.04)),
+    # Brow parts, per side (AU1 lifts the inner ends, AU2 the outer, AU4 lowers and draws
+    # in the inner ones): each half of a brow, sharing its middle landmark.
+    "right_brow_outer": ((17, 18, 19), (0.04, 0.10, 0.0, 0.05)),
+    "right_brow_inner": ((19, 20, 21), (0.0, 0.10, 0.04, 0.05)),
+    "left_brow_inner": ((22, 23, 24), (0.04, 0.10, 0.0, 0.05)),
+    "left_brow_outer": ((24, 25, 26), (0.0, 0.10, 0.04, 0.05)),
     "mouth_left": ((54,), (0.10, 0.10, 0.10, 0.10)),
     "mouth_right": ((48,), (0.10, 0.10, 0.10, 0.10)),
 }

@@ -5,8 +5,9 @@ eye line, refit and box the regions (pipeline.vision.face), warp only the region
 sampled frame into aligned-face pixels, compute optical flow between consecutive
 sampled frames (chosen by time, R seconds apart: pipeline.core.windows) inside each region,
 scaled to a displacement per R, and reduce each flow field to a HOOF.
-The result per window is a (T, regions, bins) histogram array and a (T, regions)
-array of mean flow magnitudes.
+The result per window is a (T, regions, bins) histogram array, a (T, regions)
+array of mean flow magnitudes and, with ``cells``, a (T, regions, cells, cells, 2) array of
+mean flow vectors per cell of each region.
 
 Frames are decoded once even though windows overlap: a small cache holds the frames
 of the current window that the next window also needs, so memory stays bounded by one
@@ -31,7 +32,7 @@ from pipeline.vision.config import FeatureConfig
 from pipeline.vision.face import FaceModel, NoFace, locate_window_face
 from pipeline.vision.flow import make_flow
 from pipeline.vision.frames import FrameError, open_frames
-from pipeline.vision.hoof import hoof_batch
+from pipeline.vision.hoof import cell_means, hoof_batch
 from schemas import WINDOW_FEATURES, conform
 
 STAGES = ("decode", "detect", "warp", "flow", "hoof")
@@ -64,6 +65,7 @@ class WindowResult:
     hoof: np.ndarray | None  # (T, regions, bins) float32
     magnitude: np.ndarray | None  # (T, regions) float32
     skip_reason: str | None = None
+    cell_flow: np.ndarray | None = None  # (T, regions, cells, cells, 2) float32
 
     @property
     def face_found(self) -> bool:
@@ -148,12 +150,15 @@ class WindowExtractor:
                 flows -= np.median(flows[:, ref[0], ref[1]], axis=(1, 2), keepdims=True)
         hists = np.zeros((t, r, cfg.n_bins), np.float32)
         mags = np.zeros((t, r), np.float32)
+        cells = np.zeros((t, r, cfg.cells, cfg.cells, 2), np.float32) if cfg.cells else None
         with timer("hoof"):
             for j, (rows, cols) in enumerate(face.region_slices()):
                 hists[:, j], mags[:, j] = hoof_batch(
                     flows[:, rows, cols], cfg.n_bins, cfg.normalise
                 )
-        return WindowResult(window, hists, mags)
+                if cells is not None:
+                    cells[:, j] = cell_means(flows[:, rows, cols], cfg.cells)
+        return WindowResult(window, hists, mags, cell_flow=cells)
 
     def video(
         self,
@@ -205,6 +210,8 @@ def results_table(
                 "n_bins": n_bins,
                 "hoof": None if res.hoof is None else res.hoof.ravel(),
                 "magnitude": None if res.magnitude is None else res.magnitude.ravel(),
+                "n_cells": config.cells,
+                "cell_flow": None if res.cell_flow is None else res.cell_flow.ravel(),
                 "label": None if labels is None else labels[i],
                 "config_id": config.config_id,
             }

@@ -8,7 +8,9 @@ fresh subprocess pinned to one core:
 - CPU seconds per second of video, split by stage (decode, detect + landmarks, warp,
   flow, HOOF), for the 20 s video;
 - a decode-only pass over exactly the frames the windows read, and the ratio;
-- peak resident memory of extracting the 20 s and the 60 s video.
+- peak resident memory of extracting the 20 s and the 60 s video;
+- with ``--compare-paper``, the paper's features (three regions, no cell flow) on the same
+  video, alternating with the default's, median of 3 runs each.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ def child(corpus: str, mode: str, reduce: int) -> dict:
 
     cv2.setNumThreads(1)
     from pipeline.datasets import read_samm
-    from pipeline.vision.config import FeatureConfig
+    from pipeline.vision.config import PAPER_REGIONS, FeatureConfig
     from pipeline.vision.features import StageTimer, WindowExtractor, extract_video
     from pipeline.vision.frames import open_frames
 
     cfg = FeatureConfig(decode_reduce=reduce)
+    if mode == "paper":
+        cfg = FeatureConfig(decode_reduce=reduce, regions=PAPER_REGIONS, cells=0)
     rec = read_samm(corpus, fps=200.0).videos[0]
     windows = cfg.grid(rec.fps).windows(rec.n_frames)
     t0 = time.process_time()
@@ -99,12 +103,16 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/mespot-bench")
     p.add_argument("--reduce", type=int, default=1, help="JPEG decode reduction (1, 2, 4, 8)")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--compare-paper", action="store_true", help="default vs paper features")
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
         return
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    if args.compare_paper:
+        compare_paper(make_video(work, 20), args.reduce)
+        return
     c20, c60 = make_video(work, 20), make_video(work, 60)
     full = run_child(c20, "extract", args.reduce)
     dec = run_child(c20, "decode", args.reduce)
@@ -122,6 +130,22 @@ def main() -> None:
         f"peak RSS: {full['peak_rss_mb']:.0f} MB for 20 s, {long['peak_rss_mb']:.0f} MB for "
         f"{long['video_s']:.0f} s ({100 * (long['peak_rss_mb'] / full['peak_rss_mb'] - 1):+.1f}%)"
     )
+
+
+def compare_paper(corpus: Path, reduce: int) -> None:
+    """CPU s per video s of the default features and the paper's, runs alternating."""
+    import statistics
+
+    runs = {"extract": [], "paper": []}
+    for _ in range(3):
+        for mode, out in runs.items():
+            res = run_child(corpus, mode, reduce)
+            out.append(res["cpu_s"] / res["video_s"])
+    med = {mode: statistics.median(v) for mode, v in runs.items()}
+    print("| features | CPU s per video s (median of 3) | runs |\n|---|---|---|")
+    for mode, name in (("paper", "paper (3 regions, no cells)"), ("extract", "default")):
+        print(f"| {name} | {med[mode]:.3f} | {', '.join(f'{x:.3f}' for x in runs[mode])} |")
+    print(f"default / paper: {med['extract'] / med['paper']:.3f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ different sizes and contrast; macro-expressions, blinks, head jerks and drift):
 - **held out**: the two held-out faces (pipeline/assets/SOURCES.md), seed 101, 6 subjects
   x 2 videos x 30 s at 100 fps. Nothing is ever tuned on it: report it, never choose by it.
 
+``--eval dev`` scores a dev corpus instead (the training faces, seed 7, 6 subjects):
+every choice is made on it. ``--features KEY=VALUE`` overrides the FeatureConfig (an
+ablation; each config has its own store).
+
 Features are extracted with the default FeatureConfig, one model (default ModelConfig) is
 trained on the training corpus and scores the held-out windows; intervals are spotted
 with greedy NMS at ``--threshold`` and judged under both rules. Prints micro recall,
@@ -22,6 +26,7 @@ over thresholds; writes ``spotting.json``, ``roc.png`` and ``recall_footage.png`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -36,12 +41,29 @@ THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def corpora(args):
+    """The training corpus and the one scored: ``--eval heldout`` (the fixed held-out set)
+    or ``--eval dev`` (the training faces, another seed: what choices are tuned on)."""
     from pipeline.synth.config import REALISTIC, SynthConfig
     from pipeline.synth.renderer import HELD_OUT_PHOTOS
 
     base = SynthConfig(subjects=8, videos=2, seconds=30.0, fps=100.0, seed=0, **REALISTIC)
+    if args.eval == "dev":
+        return {"train": base, "dev": replace(base, subjects=6, seed=7)}
     held = replace(base, subjects=6, seed=101, photos=HELD_OUT_PHOTOS)
     return {"train": base, "heldout": held}
+
+
+def feature_config(args):
+    """The default FeatureConfig with ``--features key=value`` overrides (an ablation)."""
+    from pipeline.vision.config import FeatureConfig
+
+    over = {}
+    for item in args.features:
+        key, _, value = item.partition("=")
+        over[key] = json.loads(value) if value[:1] in "[{0123456789.-tf" else value
+    if "regions" in over:
+        over["regions"] = tuple(over["regions"])
+    return FeatureConfig(**over)
 
 
 def build(work: Path, args) -> Path:
@@ -51,10 +73,9 @@ def build(work: Path, args) -> Path:
     from cluster.run.executors import make_executor
     from cluster.run.extract import corpus_jobs, load_corpus, renamed, run_extraction
     from cluster.store import Store
-    from pipeline.vision.config import FeatureConfig
 
-    store_dir = work / "store"
-    config = FeatureConfig()
+    config = feature_config(args)
+    store_dir = work / f"store-{config.config_id}"
     executor = make_executor("ray", num_cpus=args.num_cpus)
     for name, synth in corpora(args).items():
         t = time.perf_counter()
@@ -75,7 +96,9 @@ def events_by_video(work: Path) -> dict:
     from pipeline.synth.generate import SynthManifest
 
     out = defaultdict(list)
-    for name in ("train", "heldout"):
+    for name in ("train", "dev", "heldout"):
+        if not (work / f"corpus-{name}").exists():
+            continue
         m = SynthManifest.load(work / f"corpus-{name}")
         for e in m.events:
             subject = e.video.split("_")[0]
@@ -125,6 +148,9 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--num-cpus", type=int, default=2)
+    p.add_argument("--eval", choices=("dev", "heldout"), default="heldout")
+    p.add_argument("--features", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=0, help="the model's seed")
     args = p.parse_args()
     work = Path(args.workdir)
     store_dir = build(work, args)
@@ -137,18 +163,14 @@ def main() -> None:
     from cluster.store import Store, paths
     from cluster.store.parquet import read_table
     from pipeline.core.metrics import plot_roc, roc
-    from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
+    from pipeline.learn.lstm import limit_threads
 
     limit_threads(args.num_cpus)
     store = Store.open(str(store_dir))
     data = load_dataset(store, with_magnitude=True)
     dataset = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
-    train, test = (dataset == "train") & (data.y >= 0), dataset == "heldout"
-    t = time.perf_counter()
-    model = SpotterModel.build(data.layout, ModelConfig(epochs=args.epochs))
-    model.fit(data.X[train], data.y[train])
-    print(f"trained on {int(train.sum())} windows in {time.perf_counter() - t:.0f} s")
-    scores = model.predict(data.X[test])
+    train, test = (dataset == "train") & (data.y >= 0), dataset == args.eval
+    scores, model_id = trained_scores(work, store_dir, data, train, test, args)
     rows = data.table.filter(test)
     videos = {
         (v["dataset"], v["subject"], v["video"]): v
@@ -160,11 +182,35 @@ def main() -> None:
         spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
     )
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
-    plot_roc({"LSTM": (fpr, tpr, auc)}, work / "roc.png", "held-out windows")
-    plot_sweep(sweep, work / "recall_footage.png")
-    out = {"model": model.model_id, "auc": auc, "at": main_run, "sweep": sweep}
-    (work / "spotting.json").write_text(json.dumps(out, indent=1))
+    plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{args.eval}.png", f"{args.eval} windows")
+    plot_sweep(sweep, work / f"recall_footage-{args.eval}.png")
+    out = {
+        "model": model_id,
+        "features": feature_config(args).to_dict(),
+        "auc": auc,
+        "at": main_run,
+        "sweep": sweep,
+    }
+    (work / f"spotting-{args.eval}.json").write_text(json.dumps(out, indent=1))
     print_report(out)
+
+
+def trained_scores(work: Path, store_dir: Path, data, train, test, args):
+    """The scored windows' scores from one model trained on the training windows
+    (cached beside the store, by model id, so spotting can be studied without refitting)."""
+    from pipeline.learn.lstm import ModelConfig, SpotterModel
+
+    model = SpotterModel.build(data.layout, ModelConfig(epochs=args.epochs, seed=args.seed))
+    fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
+    cache = store_dir / f"scores-{args.eval}-{model.model_id}-{fingerprint[:12]}.npy"
+    if cache.exists():
+        return np.load(cache), model.model_id
+    t = time.perf_counter()
+    model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])
+    print(f"trained on {int(train.sum())} windows in {time.perf_counter() - t:.0f} s")
+    scores = model.predict(data.X[test])
+    np.save(cache, scores)
+    return scores, model.model_id
 
 
 def plot_sweep(sweep: list[dict], path: Path) -> None:

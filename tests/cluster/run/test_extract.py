@@ -52,7 +52,8 @@ def test_real_face_video_has_a_face_in_nearly_every_window(tmp_path):
     faces = sum(t.column("face_found").to_pylist())
     assert t.num_rows >= 90 and faces / t.num_rows >= 0.95
     row = t.slice(0, 1).to_pylist()[0]
-    assert len(row["hoof"]) == row["n_timesteps"] * row["n_regions"] * row["n_bins"] == 13 * 3 * 8
+    assert len(row["hoof"]) == row["n_timesteps"] * row["n_regions"] * row["n_bins"] == 13 * 6 * 8
+    assert len(row["cell_flow"]) == 13 * 6 * row["n_cells"] ** 2 * 2 == 13 * 6 * 9 * 2
     assert row["label"] is None  # no ground truth given
     cfg = FeatureConfig.from_json((out / "feature_config.json").read_text())
     assert cfg == FeatureConfig() and row["config_id"] == cfg.config_id

@@ -26,7 +26,8 @@ from pipeline.learn.simulation import (
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
-FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4, flow_step_s=0.5 / 3)  # T = 3
+FC = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4, cells=0, flow_step_s=0.5 / 3)
+# T = 3, no cell flow
 T, R, B = 3, 2, 4
 N_WINDOWS = 8  # window i spans frames 10 i .. 10 i + 20 (21 frames)
 FPS = 42.0  # so that a window stands for T x R = 0.5 s = 21 frames (pipeline.core.labels)
@@ -86,6 +87,7 @@ def features_rows(subject: str, labels, rng) -> list[dict]:
             "n_timesteps": T,
             "n_regions": R,
             "n_bins": B,
+            "n_cells": 0,
             "hoof": rng.random(T * R * B).astype(np.float32),
             "magnitude": rng.random(T * R).astype(np.float32),
             "label": labels[i],

@@ -125,7 +125,7 @@ def test_spots_of_a_variable_rate_video_take_their_frames_own_times():
     feats = conform(
         [
             {**key, "window": i, "start_frame": a, "end_frame": b, "start_s": s0, "end_s": s1,
-             "face_found": False, "n_timesteps": 13, "n_regions": 3, "n_bins": 8,
+             "face_found": False, "n_timesteps": 13, "n_regions": 6, "n_bins": 8, "n_cells": 3,
              "config_id": "x"}
             for i, (a, b, s0, s1, _) in enumerate(windows)
         ],

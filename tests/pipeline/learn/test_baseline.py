@@ -17,7 +17,7 @@ from schemas import WINDOW_FEATURES, conform
 
 T, R, B = 9, 2, 4
 REGIONS = ("eyebrows", "mouth_left")
-FC = FeatureConfig(regions=REGIONS, n_bins=B, flow_step_s=0.5 / T)
+FC = FeatureConfig(regions=REGIONS, n_bins=B, cells=0, flow_step_s=0.5 / T)
 LAYOUT = FeatureLayout(
     T, R, B, REGIONS, with_magnitude=True, config_id=FC.config_id, step_s=FC.flow_step_s
 )
@@ -52,7 +52,7 @@ def table(windows, faces=None):
             "start_frame": 40 * i, "end_frame": 40 * i + 100,
             "start_s": 0.2 * i, "end_s": 0.2 * i + 0.5,
             "face_found": face, "skip_reason": None if face else "no face",
-            "n_timesteps": T, "n_regions": R, "n_bins": B,
+            "n_timesteps": T, "n_regions": R, "n_bins": B, "n_cells": 0,
             "hoof": h.ravel() if face else None, "magnitude": m.ravel() if face else None,
             "label": None, "config_id": FC.config_id,
         }

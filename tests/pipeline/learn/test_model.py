@@ -9,18 +9,21 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays
+from pipeline.learn.layout import CELL_SCALE, FeatureLayout, LayoutMismatch, window_arrays
 from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
 REGIONS = ("eyebrows", "mouth_left")
-FC = FeatureConfig(regions=REGIONS, n_bins=4, flow_step_s=0.5 / 3)  # T = 3
+FC = FeatureConfig(regions=REGIONS, n_bins=4, cells=0, flow_step_s=0.5 / 3)  # T = 3
 FC_DICT = {**FC.to_dict(), "config_id": FC.config_id}
 
 
-def features_table(hoofs, mags, labels, faces=None, t=3, r=2, b=4, config_id=FC.config_id):
-    """A ``window_features`` table: hoofs (N, t, r, b), mags (N, t, r); None = no face."""
+def features_table(
+    hoofs, mags, labels, faces=None, t=3, r=2, b=4, config_id=FC.config_id, cells=None
+):
+    """A ``window_features`` table: hoofs (N, t, r, b), mags (N, t, r), cells None or
+    (N, t, r, c, c, 2); faces False = no face."""
     n = len(labels)
     faces = [True] * n if faces is None else faces
     rows = []
@@ -42,6 +45,8 @@ def features_table(hoofs, mags, labels, faces=None, t=3, r=2, b=4, config_id=FC.
                 "n_bins": b,
                 "hoof": np.asarray(hoofs[i], np.float32).ravel() if faces[i] else None,
                 "magnitude": np.asarray(mags[i], np.float32).ravel() if faces[i] else None,
+                "n_cells": 0 if cells is None else cells.shape[3],
+                "cell_flow": None if cells is None or not faces[i] else cells[i].ravel(),
                 "label": labels[i],
                 "config_id": config_id,
             }
@@ -140,6 +145,34 @@ def test_window_arrays_shapes_values_labels_and_faceless_rows():
     assert x8.shape == (3, 3, 8)
     np.testing.assert_array_equal(x8, x[..., :8])
     assert y8.tolist() == y.tolist() and rows8.tolist() == rows.tolist()
+
+
+def test_window_arrays_put_each_cell_flow_after_the_magnitudes():
+    # 2 windows, T=3, 2 regions, 2x2 cells: cell (i, j) of region r at timestep t moves
+    # (dx, dy) = (t + 10 r, i - j) pixels, so every value says where it came from.
+    cells = np.zeros((2, 3, 2, 2, 2, 2), np.float32)
+    for t in range(3):
+        for r in range(2):
+            for i in range(2):
+                for j in range(2):
+                    cells[:, t, r, i, j] = (t + 10 * r, i - j)
+    cfg = FeatureConfig(regions=REGIONS, n_bins=4, cells=2, flow_step_s=0.5 / 3)
+    tab = features_table(
+        np.zeros((2, 3, 2, 4)), np.ones((2, 3, 2)), [True, False], config_id=cfg.config_id,
+        cells=cells,
+    )  # fmt: skip
+    lay = FeatureLayout.from_table(tab, cfg, with_magnitude=True)
+    assert lay.n_cells == 2 and lay.n_features == 2 * (4 + 1 + 8)
+    assert "2x2 cell flow" in lay.describe()
+    x, y, _ = window_arrays(tab, lay)
+    assert x.shape == (2, 3, 26) and y.tolist() == [1, 0]
+    got = x[:, :, 10:].reshape(2, 3, 2, 2, 2, 2) / CELL_SCALE
+    np.testing.assert_allclose(got, cells)
+    # Features of the same regions without cells are another layout.
+    with pytest.raises(LayoutMismatch, match="n_cells 2 != 0"):
+        lay.check(layout())
+    with pytest.raises(LayoutMismatch, match="n_cells"):
+        window_arrays(features_table(np.zeros((1, 3, 2, 4)), np.ones((1, 3, 2)), [True]), lay)
 
 
 def test_window_arrays_of_chunked_tables_and_wrong_layouts():

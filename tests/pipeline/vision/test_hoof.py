@@ -1,9 +1,9 @@
-"""HOOF of flow fields built by hand: known histograms."""
+"""HOOF and cell means of flow fields built by hand: known histograms and vectors."""
 
 import numpy as np
 import pytest
 
-from pipeline.vision.hoof import hoof, hoof_batch
+from pipeline.vision.hoof import cell_means, hoof, hoof_batch
 
 
 def field(dx: float, dy: float, shape=(6, 5)) -> np.ndarray:
@@ -82,3 +82,41 @@ def test_batch_equals_one_by_one():
         np.testing.assert_allclose(hists[k], h, atol=1e-12)
         assert mags[k] == pytest.approx(m)
     assert hists.shape == (5, 6) and np.allclose(hists.sum(axis=1), 1.0)
+
+
+def test_cell_means_of_a_built_field():
+    # Two timesteps of a 5x6 field: left half moves right 1 px, right half down 2 px; the
+    # second timestep moves twice as far. Cells split rows [0, 2) [2, 5), columns [0, 3) [3, 6).
+    flows = np.zeros((2, 5, 6, 2), np.float32)
+    flows[:, :, :3, 0] = 1.0
+    flows[:, :, 3:, 1] = 2.0
+    flows[1] *= 2
+    cells = cell_means(flows, 2)
+    assert cells.shape == (2, 2, 2, 2) and cells.dtype == np.float32
+    for row in range(2):
+        np.testing.assert_allclose(cells[0, row], [[1, 0], [0, 2]])
+        np.testing.assert_allclose(cells[1, row], [[2, 0], [0, 4]])
+    # A cell on a boundary averages what it holds: one cell over the whole field.
+    np.testing.assert_allclose(cell_means(flows[:1], 1)[0, 0, 0], [0.5, 1.0])
+    # Rows split unevenly where H is not a multiple: the lower cell holds 3 of 5 rows.
+    ramp = np.zeros((1, 5, 6, 2), np.float32)
+    ramp[0, :, :, 0] = np.arange(5)[:, None]
+    np.testing.assert_allclose(cell_means(ramp, 2)[0, :, 0, 0], [0.5, 3.0])
+
+
+def test_cell_means_let_noise_cancel_and_keep_a_coherent_shift():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.3, (1, 60, 60, 2)).astype(np.float32)
+    shifted = noise.copy()
+    shifted[:, :20, :20, 1] -= 0.2  # the top-left cell lifts 0.2 px, under the noise
+    cells = cell_means(shifted, 3)[0]
+    assert abs(cells[0, 0, 1] + 0.2) < 0.05  # its mean keeps the lift
+    assert np.abs(np.delete(cells.reshape(9, 2), 0, axis=0)).max() < 0.05  # the rest ~ 0
+    # While the mean magnitude, what the HOOF keeps, barely tells the cells apart.
+    mags = np.linalg.norm(shifted[0], axis=-1)
+    assert mags[:20, :20].mean() < 1.3 * mags[20:, 20:].mean()
+
+
+def test_cell_means_refuse_fields_smaller_than_the_grid():
+    with pytest.raises(ValueError, match="3x3 cells"):
+        cell_means(np.zeros((1, 2, 8, 2), np.float32), 3)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.windows import WindowGrid
-from pipeline.vision.config import FeatureConfig
+from pipeline.vision.config import PAPER_REGIONS, FeatureConfig
 from pipeline.vision.features import StageTimer, WindowExtractor
 
 ONSET_S, DURATION_S, AMP_PX = 0.10, 0.30, 2.5
@@ -25,7 +25,8 @@ ONSET_S, DURATION_S, AMP_PX = 0.10, 0.30, 2.5
 def extractor():
     # Without head-motion compensation: the test's wide bump also moves the nose ridge,
     # which compensation would take for the head; the time grid is what is checked here.
-    return WindowExtractor(FeatureConfig(stabilise="none"))
+    # The paper's regions: the eyebrows in one box, region 0.
+    return WindowExtractor(FeatureConfig(regions=PAPER_REGIONS, stabilise="none"))
 
 
 @pytest.fixture(scope="module")
