@@ -11,12 +11,9 @@ from pipeline.core import configs
 from pipeline.core.configs import ConfigError
 from pipeline.core.windows import WindowGrid, grid_timesteps
 
-#: Regions of interest the extractor knows (see pipeline.vision.face.REGION_LANDMARKS).
-#: Eyes, nose and the middle of the mouth are left out on purpose (the paper, III-A).
-KNOWN_REGIONS = (
-    "eyebrows",
-    "left_eyebrow",
-    "right_eyebrow",
+#: The default regions: each brow in halves, inner and outer, per side (AU1 lifts the inner
+#: ends, AU2 the outer, AU4 lowers and draws in the inner ones), and each mouth corner.
+BROW_HALVES_REGIONS = (
     "right_brow_outer",
     "right_brow_inner",
     "left_brow_inner",
@@ -26,6 +23,9 @@ KNOWN_REGIONS = (
 )
 #: The paper's regions (with ``cells=0``: its features, HOOF of three boxes, and no more).
 PAPER_REGIONS = ("eyebrows", "mouth_left", "mouth_right")
+#: Regions of interest the extractor knows (see pipeline.vision.face.REGION_LANDMARKS).
+#: Eyes, nose and the middle of the mouth are left out on purpose (the paper, III-A).
+KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", *BROW_HALVES_REGIONS)
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 STABILISE = ("nose", "none")
@@ -59,17 +59,8 @@ class FeatureConfig:
     face_width: int = 256
     left_eye_x: float = 0.35
     left_eye_y: float = 0.35
-    # Each brow in two halves and each mouth corner: the brow actions (AU1 inner, AU2 outer,
-    # AU4 inner, one side or both) each move their own boxes. The paper's setup is
-    # ("eyebrows", "mouth_left", "mouth_right") with cells = 0.
-    regions: tuple[str, ...] = (
-        "right_brow_outer",
-        "right_brow_inner",
-        "left_brow_inner",
-        "left_brow_outer",
-        "mouth_left",
-        "mouth_right",
-    )
+    # Brow halves and mouth corners; the paper's are PAPER_REGIONS (with cells = 0).
+    regions: tuple[str, ...] = BROW_HALVES_REGIONS
     # Flow and HOOF.
     flow: str = "dis"
     # DIS preset: "ultrafast", "fast" or "medium" (sub-pixel shifts of 0.3-1 px on face
