@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "3"  # 2: videos.variable_rate; features on a time grid; 3: cell flow
+# 2: videos.variable_rate; features on a time grid. 3: cell flow; macro scores and kinds.
+SCHEMA_VERSION = "3"
 
 
 class SchemaMismatch(ValueError):
@@ -115,8 +116,10 @@ WINDOW_PREDICTIONS = _schema(
         pa.field("end_frame", pa.int64(), nullable=False),
         pa.field("score", pa.float32(), nullable=False),
         pa.field("label", pa.bool_()),
+        # Probability of a macro-expression; null for a model without a macro class.
+        pa.field("macro_score", pa.float32()),
     ],
-    "Per-window model scores (probability of a micro-movement).",
+    "Per-window model scores (probability of a micro-movement, and of a macro-expression).",
 )
 
 SPOTTED_INTERVALS = _schema(
@@ -129,8 +132,9 @@ SPOTTED_INTERVALS = _schema(
         pa.field("start_s", pa.float64(), nullable=False),
         pa.field("end_s", pa.float64(), nullable=False),
         pa.field("score", pa.float32(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # "micro" or "macro"
     ],
-    "Intervals spotted after non-maximum suppression, for annotators to review.",
+    "Intervals spotted (micro: greedy NMS; macro: runs of windows), for annotators to review.",
 )
 
 #: The annotators' verdicts on spotted intervals: an append-only log, one row per verdict

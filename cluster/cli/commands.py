@@ -139,6 +139,7 @@ def cmd_train(args) -> int:
         class_weight=args.class_weight,
         with_magnitude=not args.no_magnitude,
         seed=args.seed,
+        classes=args.classes,
     )
     summary = train_loso(
         Store.open(args.store),
@@ -163,8 +164,11 @@ def cmd_spot(args) -> int:
     _, intervals = spot_new_videos(
         model, Store.open(args.input), out, args.threshold, refine=args.refine
     )
+    kinds = intervals.column("kind").to_pylist()
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
     print(
-        f"model {run_model_id(model)}: {intervals.num_rows} intervals spotted -> "
+        f"model {run_model_id(model)}: {intervals.num_rows} intervals spotted"
+        f"{f' ({counts})' if counts else ''} -> "
         f"{out.path(paths.model_table(paths.INTERVALS, run_model_id(model)))}"
     )
     return 0

@@ -148,6 +148,14 @@ def _add_train(sub: Subparsers) -> None:
         action="store_true",
         help="HOOF only, as in the paper (default adds the flow magnitude)",
     )
+    t.add_argument(
+        "--classes",
+        type=int,
+        choices=(2, 3),
+        default=3,
+        help="3 (default): none / micro / macro, macro-expressions spotted as their own kind; "
+        "2: none / micro, as in the paper",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--executor", choices=("ray", "local"), default="ray")
     t.add_argument(

@@ -48,6 +48,7 @@ COLUMNS = (
     "start_s",
     "end_s",
     "score",
+    "kind",
     "label",
     "n_yes",
     "n_no",
@@ -85,8 +86,11 @@ def interval_row(
     score: float | None,
     fps: float | None,
     seconds: tuple[float, float] | None = None,
+    kind: str = "",
 ) -> dict:
-    """One output row; ``seconds`` stands in for ``start/fps, end/fps`` when fps is unknown."""
+    """One output row; ``seconds`` stands in for ``start/fps, end/fps`` when fps is unknown.
+    ``kind``: what the model spotted it as ("micro" or "macro"; "" when no spot of the
+    model's is there any more)."""
     if fps:
         seconds = (key.start / fps, key.end / fps)
     start_s, end_s = seconds if seconds is not None else (None, None)
@@ -100,6 +104,7 @@ def interval_row(
         "start_s": start_s,
         "end_s": end_s,
         "score": None if score is None else round(float(score), 6),  # float32 noise off
+        "kind": kind,
         "label": LABEL_UNREVIEWED,
         "n_yes": 0,
         "n_no": 0,
@@ -159,6 +164,7 @@ def reviewed_intervals(store: Store, model_id: str | None = None) -> pd.DataFram
                 score=s["score"],
                 fps=fps(key),
                 seconds=(s["start_s"], s["end_s"]),
+                kind=s["kind"],
             )
         )
     for key, res in resolved.items():
@@ -243,7 +249,7 @@ def samm_rows(reviewed: pd.DataFrame, videos: Mapping[VideoKey, dict]) -> list[l
                 -1,
                 offset,
                 offset - onset + 1,
-                SAMM_TYPES["micro"],
+                SAMM_TYPES["macro" if r.kind == "macro" else "micro"],
                 r.action_units or None,
                 note,
             ]

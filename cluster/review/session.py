@@ -60,7 +60,7 @@ class ReviewConfig:
 class ReviewVideo:
     id: str
     record: VideoRecord
-    intervals: list[tuple[int, int, float]]  # (start, end, score), by score descending
+    intervals: list[tuple[int, int, float, str]]  # (start, end, score, kind), by score desc
     windows: tuple[list[int], list[int], list[float]]  # starts, ends, scores
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,10 +107,11 @@ class ReviewSession:
         by_key: dict[tuple, dict] = {}
         for row in videos.to_pylist():
             by_key[(row["dataset"], row["subject"], row["video"])] = row
-        spots: dict[tuple, list[tuple[int, int, float]]] = {}
+        spots: dict[tuple, list[tuple[int, int, float, str]]] = {}
         for r in intervals.to_pylist():
             key = (r["dataset"], r["subject"], r["video"])
-            spots.setdefault(key, []).append((r["start_frame"], r["end_frame"], r["score"]))
+            spot = (r["start_frame"], r["end_frame"], r["score"], r["kind"])
+            spots.setdefault(key, []).append(spot)
         scores: dict[tuple, tuple[list, list, list]] = {}
         if preds is not None:
             preds = preds.sort_by([("start_frame", "ascending")])
@@ -159,7 +160,7 @@ class ReviewSession:
         res = self._resolutions(v)
         fps = v.record.fps
         intervals = []
-        for rank, (start, end, score) in enumerate(v.intervals, 1):
+        for rank, (start, end, score, kind) in enumerate(v.intervals, 1):
             r = res.get(Interval(start, end))
             verdicts = [] if r is None else sorted(r.latest.values(), key=lambda x: x.created_at)
             mine = next((x for x in verdicts if x.annotator == annotator), None)
@@ -171,6 +172,7 @@ class ReviewSession:
                     "start_s": start / fps,
                     "end_s": end / fps,
                     "score": round(float(score), 4),
+                    "kind": kind,
                     "label": None if r is None else r.label,
                     "mine": None if mine is None else _verdict_json(mine),
                     "verdicts": [_verdict_json(x) for x in verdicts],
@@ -209,7 +211,7 @@ class ReviewSession:
         for v in videos:
             fps = v.record.fps
             seconds += v.record.n_frames / fps
-            ivs = [Interval(s, e) for s, e, _ in v.intervals]
+            ivs = [Interval(s, e) for s, e, *_ in v.intervals]
             done = [iv for iv in ivs if iv in res.get(v.id, {})]
             total += len(ivs)
             reviewed += len(done)
@@ -229,7 +231,7 @@ class ReviewSession:
         v = self.video(vid)
         if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool):
             raise BadVerdict(f"start and end must be frame numbers, got {start!r}, {end!r}")
-        for s, e, score in v.intervals:
+        for s, e, score, _kind in v.intervals:
             if (s, e) == (start, end):
                 return s, e, score
         raise BadVerdict(
@@ -266,7 +268,7 @@ class ReviewSession:
     def clip(self, vid: str, start: int, end: int) -> dict:
         """The frames to show for an interval: context before and after, evenly thinned."""
         v = self.video(vid)
-        if not any((s, e) == (start, end) for s, e, _ in v.intervals):
+        if not any((s, e) == (start, end) for s, e, *_ in v.intervals):
             raise NotFound(f"video {v.record.video} has no interval {start}..{end}")
         fps = v.record.fps
         ctx = round(self.config.context_s * fps)

@@ -2,8 +2,10 @@
 
 For the LSTM (held-out LOSO scores from ``mespot train``) and for the Moilanen-style
 baseline (chi-squared feature difference, per-video threshold), windows are turned into
-spotted intervals the same way (greedy NMS) and scored under both true-positive rules
-(pipeline.core.metrics). Writes::
+spotted intervals the same way (greedy NMS; a model with a macro class also spots
+macro-expressions, cluster.run.spot) and scored under both true-positive rules
+(pipeline.core.metrics), per kind: micro spots against micro ground truth, macro against
+macro, and MEGC's overall (the two summed). Writes::
 
     predictions/model=baseline-moilanen/part-0.parquet
     intervals/model=<id>/part-0.parquet, intervals/model=baseline-moilanen/part-0.parquet
@@ -22,48 +24,45 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cluster.run.spot import spot_table
-from cluster.run.training_data import load_dataset
+from cluster.run.training_data import ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import trained_model_id
 from cluster.store.parquet import read_model_rows, read_table, window_predictions, write_model_rows
 from cluster.store.store import Store
-from pipeline.core.intervals import Interval, Spot
-from pipeline.core.metrics import VideoResult, evaluate, plot_roc, roc
+from pipeline.core.curves import plot_roc, roc
+from pipeline.core.intervals import Spot
+from pipeline.core.metrics import Report, VideoResult, evaluate_kinds
 from pipeline.learn.baseline import feature_difference, moilanen_threshold
+
+#: Kinds of movement spotted and scored, in report order (then pipeline.core.metrics.OVERALL).
+KINDS = ("micro", "macro")
 
 
 @dataclass
 class Evaluation:
     model_id: str
-    reports: dict  # method -> Report
-    aucs: dict[str, float | None]
+    reports: dict[str, dict[str, Report]]  # method -> kind (micro, macro, overall) -> Report
+    aucs: dict[str, float | None]  # method -> window AUC of micro scores
     paths: dict[str, str]
 
     def summary_lines(self) -> list[str]:
-        out = ["| method | rule | TP | FP | FN | recall | precision | F1 | footage kept | AUC |"]
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
-        for method, rep in self.reports.items():
-            d = rep.to_dict()
+        out = [
+            "| method | kind | rule | TP | FP | FN | recall | precision | F1 | footage kept "
+            "| AUC |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for method, by_kind in self.reports.items():
             auc = self.aucs.get(method)
-            for rule, c in d["rules"].items():
-                out.append(
-                    f"| {method} | {rule} | {c['tp']} | {c['fp']} | {c['fn']} | "
-                    f"{c['recall']:.3f} | {c['precision']:.3f} | {c['f1']:.3f} | "
-                    f"{d['footage_fraction']:.3f} | {'-' if auc is None else f'{auc:.3f}'} |"
-                )
+            for kind, rep in by_kind.items():
+                d = rep.to_dict()
+                for rule, c in d["rules"].items():
+                    out.append(
+                        f"| {method} | {kind} | {rule} | {c['tp']} | {c['fp']} | {c['fn']} | "
+                        f"{c['recall']:.3f} | {c['precision']:.3f} | {c['f1']:.3f} | "
+                        f"{d['footage_fraction']:.3f} | "
+                        f"{'-' if auc is None or kind != 'micro' else f'{auc:.3f}'} |"
+                    )
         return out
-
-
-def ground_truth(store: Store, kinds: tuple[str, ...]) -> dict[tuple, list[Interval]]:
-    """Each video's ground-truth intervals of ``kinds`` (e.g. ("micro",))."""
-    ann = read_table(store, paths.ANNOTATIONS)
-    ann = ann.filter(pc.is_in(ann.column("kind"), pa.array(list(kinds))))
-    truth: dict[tuple, list[Interval]] = {}
-    for a in ann.to_pylist():
-        truth.setdefault((a["dataset"], a["subject"], a["video"]), []).append(
-            Interval(a["onset_frame"], a["offset_frame"])
-        )
-    return truth
 
 
 def baseline_predictions(store: Store) -> pa.Table:
@@ -74,11 +73,12 @@ def baseline_predictions(store: Store) -> pa.Table:
 
 
 def video_results(
-    intervals: pa.Table, videos: pa.Table, truth: dict, keep: set
+    intervals: pa.Table, videos: pa.Table, truth: dict, keep: set, kind: str = "micro"
 ) -> list[VideoResult]:
-    """Each kept video's spotted intervals and ground truth, as metrics.evaluate takes them."""
+    """Each kept video's spotted intervals of ``kind`` and ground truth, as
+    metrics.evaluate takes them."""
     spots: dict[tuple, list[Spot]] = {}
-    for r in intervals.to_pylist():
+    for r in intervals.filter(pc.equal(intervals.column("kind"), kind)).to_pylist():
         spots.setdefault((r["dataset"], r["subject"], r["video"]), []).append(
             Spot(r["start_frame"], r["end_frame"], r["score"])
         )
@@ -111,7 +111,7 @@ def evaluate_store(
     if preds.num_rows == 0:
         raise ValueError(f"model {model_id} has no held-out predictions in {store.uri}")
     videos = read_table(store, paths.VIDEOS)
-    truth = ground_truth(store, label_kinds)
+    truths = {"micro": ground_truth(store, label_kinds), "macro": ground_truth(store, ("macro",))}
     keep = set(
         zip(*(preds.column(c).to_pylist() for c in ("dataset", "subject", "video")), strict=True)
     )
@@ -130,7 +130,10 @@ def evaluate_store(
     for name, (p, thr, mid) in methods.items():
         intervals = spot_table(p, videos, thr, refine=refine)
         write_model_rows(store, paths.INTERVALS, mid, intervals)
-        reports[name] = evaluate(video_results(intervals, videos, truth, keep))
+        spotted = [k for k in KINDS if k == "micro" or p.column("macro_score").null_count == 0]
+        reports[name] = evaluate_kinds(
+            {k: video_results(intervals, videos, truths[k], keep, k) for k in spotted}
+        )
         labelled = p.filter(pc.is_valid(p.column("label")))
         fpr, tpr, auc = roc(
             labelled.column("score").to_numpy(),
@@ -173,10 +176,11 @@ def _write_report(
     folder = [paths.REPORTS, name]
     md = [f"# mespot evaluation: {ev.model_id}", "", setting, ""]
     md += ev.summary_lines()
-    for name, rep in ev.reports.items():
-        md += ["", "#" + rep.to_markdown(name)]  # its "# title" one level down
+    for name, by_kind in ev.reports.items():
+        for kind, rep in by_kind.items():
+            md += ["", "#" + rep.to_markdown(f"{name}, {kind}")]  # its "# title" one level down
     report = {"model_id": ev.model_id, "auc": ev.aucs}
-    report |= {n: r.to_dict() for n, r in ev.reports.items()}
+    report |= {n: {k: r.to_dict() for k, r in by.items()} for n, by in ev.reports.items()}
     out = {
         "markdown": store.write_text("\n".join(md) + "\n", *folder, "report.md"),
         "json": store.write_text(json.dumps(report, indent=2) + "\n", *folder, "report.json"),

@@ -43,9 +43,10 @@ from cluster.store import paths
 from cluster.store.parquet import read_table, window_columns, window_predictions
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
+from pipeline.core.curves import roc
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import NEGATIVE_MIN_OVERLAP
-from pipeline.core.metrics import RULES, evaluate, roc
+from pipeline.core.metrics import RULES, evaluate
 from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts, resolve
 from pipeline.learn.lstm import SpotterModel, limit_threads
 from pipeline.learn.simulation import (

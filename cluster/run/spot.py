@@ -21,7 +21,7 @@ from cluster.store.parquet import (
     window_predictions,
     write_model_rows,
 )
-from pipeline.core.spotting import refine_spots, spot_intervals
+from pipeline.core.spotting import merge_detections, refine_spots, spot_intervals
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.learn.lstm import SpotterModel
 from schemas import SPOTTED_INTERVALS, conform
@@ -52,7 +52,11 @@ def spot_table(
     refine: bool = False,
     seconds: dict[tuple, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pa.Table:
-    """Greedy NMS per video over window scores; ``threshold`` may depend on the video's scores.
+    """Spotted intervals per video: micro-movements by greedy NMS over window scores (kind
+    "micro"), and, where the predictions carry macro scores, macro-expressions as runs of
+    overlapping windows at or above the threshold (kind "macro",
+    pipeline.core.spotting.merge_detections). ``threshold`` may depend on the video's
+    scores (micro ones; macro runs use the same value).
 
     Seconds of a spot are frame / fps, or, for videos in ``seconds`` (``frame_seconds``),
     its frames' times (interpolated between window ends for a refined spot)."""
@@ -65,7 +69,8 @@ def spot_table(
     }
     rows = []
     keys = ["dataset", "subject", "video"]
-    df = predictions.select([*keys, "model_id", "start_frame", "end_frame", "score"]).to_pandas()
+    cols = [*keys, "model_id", "start_frame", "end_frame", "score", "macro_score"]
+    df = predictions.select(cols).to_pandas()
     for (dataset, subject, video), g in df.groupby(keys, sort=True):
         g = g.sort_values("start_frame")
         starts, ends = g["start_frame"].to_numpy(), g["end_frame"].to_numpy()
@@ -74,13 +79,17 @@ def spot_table(
         spots = spot_intervals(starts, ends, scores, thr)
         if refine:
             spots = refine_spots(spots, starts, ends, scores, thr)
+        kinds = [("micro", sp) for sp in spots]
+        macro = g["macro_score"].to_numpy(np.float64)
+        if not np.isnan(macro).any():
+            kinds += [("macro", sp) for sp in merge_detections(starts, ends, macro, thr)]
         rate = fps[(dataset, subject, video)]
         known = (seconds or {}).get((dataset, subject, video))
 
         def at(frame: int, known=known, rate=rate) -> float:
             return frame / rate if known is None else float(np.interp(frame, *known))
 
-        for sp in spots:
+        for kind, sp in kinds:
             rows.append(
                 {
                     "model_id": g["model_id"].iloc[0],
@@ -92,6 +101,7 @@ def spot_table(
                     "start_s": at(sp.start),
                     "end_s": at(sp.end),
                     "score": float(sp.score),
+                    "kind": kind,
                 }
             )
     return conform(rows, SPOTTED_INTERVALS)
@@ -111,8 +121,8 @@ def spot_new_videos(
     )
     X, _y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
-    scores = model.predict(X)
-    preds = window_predictions(used, scores, model_id, "none")
+    scores, macro = model.predict_kinds(X)
+    preds = window_predictions(used, scores, model_id, "none", macro)
     videos = read_table(features, paths.VIDEOS)
     variable = videos.filter(pc.equal(videos.column("variable_rate"), True))
     timed = None

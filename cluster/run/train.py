@@ -63,7 +63,8 @@ def fit_fold(
 ) -> tuple[bytes, np.ndarray, float]:
     """Train on subjects other than ``fold`` (all when None); score ``fold``'s windows.
 
-    Returns (model archive bytes, held-out scores, seconds). Runs in a worker.
+    Returns (model archive bytes, held-out (micro, macro or None) scores, seconds). Runs in
+    a worker.
     """
     limit_threads(threads)
     t0 = time.perf_counter()
@@ -71,7 +72,7 @@ def fit_fold(
     model = SpotterModel.build(layout, cfg)
     model.fit(X[train], y[train].astype(np.int64), data_fingerprint=f"{run_id}:{fold or 'all'}")
     test = subjects == fold if fold is not None else np.zeros(len(y), bool)
-    scores = model.predict(X[test]) if test.any() else np.zeros(0, np.float32)
+    scores = model.predict_kinds(X[test])
     return pack_model(model), scores, time.perf_counter() - t0
 
 
@@ -82,6 +83,7 @@ class TrainSummary:
     failed: dict[str, str] = field(default_factory=dict)
     windows: int = 0
     positives: int = 0
+    macro: int = 0  # windows labelled macro-expression
     wall_seconds: float = 0.0
     verdicts: int | None = None  # verdicts read (None: trained without them)
     verdict_positives: int = 0  # windows labelled positive by verdicts
@@ -90,7 +92,7 @@ class TrainSummary:
     def lines(self) -> list[str]:
         out = [
             f"model {self.model_id}: {len(self.folds)} LOSO folds on {self.windows} windows "
-            f"({self.positives} positive) in {self.wall_seconds:.1f} s"
+            f"({self.positives} micro, {self.macro} macro) in {self.wall_seconds:.1f} s"
         ]
         if self.verdicts is not None:
             out.append(
@@ -153,6 +155,7 @@ def train_loso(
     subjects = _labelled_subjects(data, store, use_verdicts)
     summary = TrainSummary(model_id_for(data, cfg))
     summary.windows, summary.positives = int((data.y >= 0).sum()), int((data.y == 1).sum())
+    summary.macro = int((data.y == 2).sum())
     if verdicts is not None:
         summary.verdicts = len(verdicts)
         summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
@@ -174,13 +177,13 @@ def _run_folds(
     runner,
     gpu_fraction: float,
     progress: bool,
-) -> dict[str, np.ndarray]:
+) -> dict[str, tuple]:
     """Fit every fold on ``runner``; save each model as it comes back; held-out scores."""
     from tqdm.auto import tqdm
 
     shared = (data.X, data.y, data.subjects, data.layout, cfg, summary.model_id)
     options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
-    scores: dict[str, np.ndarray] = {}
+    scores: dict[str, tuple] = {}
     with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
         for fold, out in runner.run(fit_fold, ((f, (f,)) for f in folds), shared, options):
             bar.update()
@@ -196,11 +199,13 @@ def _run_folds(
     return scores
 
 
-def predictions_table(data: Dataset, scores: dict[str, np.ndarray], model_id: str) -> pa.Table:
-    """Held-out scores of every fold as schemas.WINDOW_PREDICTIONS rows."""
+def predictions_table(data: Dataset, scores: dict[str, tuple], model_id: str) -> pa.Table:
+    """Held-out (micro, macro) scores of every fold as schemas.WINDOW_PREDICTIONS rows."""
     parts = [
-        window_predictions(data.table.filter(pa.array(data.subjects == fold)), s, model_id, fold)
-        for fold, s in scores.items()
+        window_predictions(
+            data.table.filter(pa.array(data.subjects == fold)), micro, model_id, fold, macro
+        )
+        for fold, (micro, macro) in scores.items()
     ]
     if not parts:
         return conform([], WINDOW_PREDICTIONS)

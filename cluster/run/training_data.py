@@ -1,8 +1,10 @@
 """The windows a store's features offer to learning: LSTM arrays, labels, subjects.
 
-Labels come from ground truth (the ``label`` column, written at extraction) and, when
-verdicts are given, from the annotators' verdicts for videos without ground truth
-(pipeline.core.verdicts.labels_from_verdicts, with the store's coverage rule).
+Labels come from ground truth (the ``label`` column, written at extraction, for
+micro-movements; the store's macro-expression annotations for class 2,
+pipeline.core.labels.class_labels) and, when verdicts are given, from the annotators'
+verdicts for videos without ground truth (pipeline.core.verdicts.labels_from_verdicts, with
+the store's coverage rule).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pyarrow.compute as pc
 from cluster.store import paths
 from cluster.store.parquet import read_feature_config, read_table, window_columns
 from cluster.store.store import Store
+from pipeline.core.intervals import Interval
+from pipeline.core.labels import class_labels, inside
 from pipeline.core.verdicts import Verdict, labels_from_verdicts
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.vision.config import FeatureConfig
@@ -28,7 +32,7 @@ class Dataset:
 
     table: pa.Table  # features rows with a face (the rows of X)
     X: np.ndarray  # (N, T, F) float32
-    y: np.ndarray  # (N,) int8, -1 where unlabelled
+    y: np.ndarray  # (N,) int8 classes: 0 none, 1 micro, 2 macro; -1 where unlabelled
     subjects: np.ndarray  # (N,) str
     layout: FeatureLayout
     config: FeatureConfig  # what the features were made with
@@ -46,7 +50,9 @@ class Dataset:
 def load_dataset(
     store: Store, with_magnitude: bool, verdicts: Iterable[Verdict] | None = None
 ) -> Dataset:
-    """The windows with a face, labelled from ground truth (and ``verdicts``, when given).
+    """The windows with a face, labelled from ground truth (and ``verdicts``, when given):
+    micro from the ``label`` column, macro (class 2) where a window lies in a
+    macro-expression of the store's annotations and is not micro.
 
     With ``verdicts``, videos without ground truth (every window's ``label`` null) take
     their labels from the resolved verdicts (yes -> positive windows, no -> hard
@@ -59,6 +65,7 @@ def load_dataset(
     X, y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     subjects = np.asarray(used.column("subject").to_pylist(), dtype=object)
+    y = class_labels(y, macro_windows(store, used, config))
     from_verdicts = None
     if verdicts is not None:
         datasets, _, videos, starts, ends = window_columns(used, config.label_span_s)
@@ -71,6 +78,39 @@ def load_dataset(
         from_verdicts = ~with_truth & (given >= 0)
         y = np.where(from_verdicts, given, y).astype(np.int8)
     return Dataset(used, X, y, loso_subjects(used, subjects), layout, config, from_verdicts)
+
+
+def ground_truth(store: Store, kinds: tuple[str, ...]) -> dict[tuple, list[Interval]]:
+    """Each video's ground-truth intervals of ``kinds`` (e.g. ("micro",)); {} for a store
+    without annotations (videos ingested for spotting only)."""
+    if not store.exists(paths.ANNOTATIONS):
+        return {}
+    ann = read_table(store, paths.ANNOTATIONS)
+    ann = ann.filter(pc.is_in(ann.column("kind"), pa.array(list(kinds))))
+    truth: dict[tuple, list[Interval]] = {}
+    for a in ann.to_pylist():
+        truth.setdefault((a["dataset"], a["subject"], a["video"]), []).append(
+            Interval(a["onset_frame"], a["offset_frame"])
+        )
+    return truth
+
+
+def macro_windows(store: Store, table: pa.Table, config: FeatureConfig) -> np.ndarray:
+    """(N,) bool: which rows of a features table lie in a macro-expression of the store's
+    annotations (pipeline.core.labels.inside, on their label spans)."""
+    macro = ground_truth(store, ("macro",))
+    out = np.zeros(table.num_rows, bool)
+    if not macro or not table.num_rows:
+        return out
+    datasets, subjects, videos, starts, ends = window_columns(table, config.label_span_s)
+    rows_of: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(datasets, subjects, videos, strict=True)):
+        rows_of.setdefault(key, []).append(i)
+    for key, intervals in macro.items():
+        rows = np.asarray(rows_of.get(key, []), np.int64)
+        if len(rows):
+            out[rows] = inside(starts[rows], ends[rows], intervals)
+    return out
 
 
 def loso_subjects(table: pa.Table, subjects: np.ndarray) -> np.ndarray:

@@ -79,12 +79,18 @@ def window_columns(table: pa.Table, span_s: float) -> tuple[np.ndarray, ...]:
     return (*keys, *label_spans(*cols, span_s))
 
 
-def window_predictions(rows: pa.Table, scores: np.ndarray, model_id: str, fold) -> pa.Table:
-    """schemas.WINDOW_PREDICTIONS rows for ``rows`` of a features table and their scores.
+def window_predictions(
+    rows: pa.Table, scores: np.ndarray, model_id: str, fold, macro: np.ndarray | None = None
+) -> pa.Table:
+    """schemas.WINDOW_PREDICTIONS rows for ``rows`` of a features table and their scores
+    (``macro``: macro-expression scores, None for a model without a macro class).
 
     ``fold`` is one name for all rows or a sequence with one per row.
     """
     n = rows.num_rows
+    macro_col = (
+        pa.nulls(n, pa.float32()) if macro is None else pa.array(np.asarray(macro, np.float32))
+    )
     folds = [fold] * n if isinstance(fold, str) else list(fold)
     return conform(
         pa.table(
@@ -95,6 +101,7 @@ def window_predictions(rows: pa.Table, scores: np.ndarray, model_id: str, fold) 
                 **{c: rows.column(c) for c in ("start_frame", "end_frame")},
                 "score": pa.array(np.asarray(scores, np.float32)),
                 "label": rows.column("label"),
+                "macro_score": macro_col,
             }
         ),
         WINDOW_PREDICTIONS,

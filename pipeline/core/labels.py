@@ -21,6 +21,12 @@ thought it held a movement, the annotator said the interval does not). Only thos
 ``no`` says nothing about a movement straddling the interval's edge, which a window
 reaching outside it can hold (with 0.5 s windows every 0.2 s, the neighbours of a reviewed
 window share 60% of its frames). Every other window stays unlabelled: nobody looked at it.
+
+Classes (:func:`class_labels`): a model that spots macro-expressions too learns three
+classes, 0 none, 1 micro (the coverage rule above), 2 macro. A macro-expression (0.5-4 s)
+is longer than a window, so no window covers 80% of it: a window is *macro* when at least
+:data:`MACRO_MIN_INSIDE` of its label span lies inside one (:func:`inside`), and it is not
+micro.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ LABEL_MIN_COVERAGE = 0.8
 #: A window with at least this fraction of its frames inside a ``no`` interval is negative
 #: (1.0: only windows wholly inside it, see the module doc).
 NEGATIVE_MIN_OVERLAP = 1.0
+#: A window is macro when at least this fraction of its label span lies in a macro interval.
+MACRO_MIN_INSIDE = 0.5
+#: Class numbers of a window's label (and of a model's outputs).
+NONE, MICRO, MACRO = 0, 1, 2
 
 
 def _spans(starts: ArrayLike, ends: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +78,31 @@ def covering(
         # 1e-9: label spans end part-way through frames (0.52 * 30 - 1 is 14.600000000000001)
         out |= _overlap(s, e, iv) / iv.length >= min_coverage - 1e-9
     return out
+
+
+def inside(
+    starts: ArrayLike,
+    ends: ArrayLike,
+    truth: Iterable[Interval],
+    min_fraction: float = MACRO_MIN_INSIDE,
+) -> np.ndarray:
+    """(N,) bool: which spans ``starts[i]..ends[i]`` (see :func:`_overlap`) lie at least
+    ``min_fraction`` inside some interval (the fraction of the *span*, not the interval)."""
+    s, e = _spans(starts, ends)
+    out = np.zeros(len(s), bool)
+    for iv in truth:
+        out |= _overlap(s, e, iv) / (e - s + 1) >= min_fraction - 1e-9
+    return out
+
+
+def class_labels(micro: ArrayLike, macro: ArrayLike) -> np.ndarray:
+    """(N,) int8 classes from (N,) micro labels (1 / 0 / -1 unlabelled, or bool) and (N,)
+    bool macro flags: :data:`MICRO` wins over :data:`MACRO`, an unlabelled window stays -1."""
+    y = np.asarray(micro).astype(np.int8)
+    m = np.asarray(macro, bool)
+    if y.shape != m.shape:
+        raise ValueError(f"micro and macro labels differ in shape: {y.shape}, {m.shape}")
+    return np.where((y == NONE) & m, MACRO, y).astype(np.int8)
 
 
 def label_spans(

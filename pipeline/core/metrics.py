@@ -1,4 +1,6 @@
-"""Spotting metrics: true positives under two rules, pooled counts, footage kept, ROC.
+"""Spotting metrics: true positives under two rules, pooled counts, footage kept, per kind.
+
+ROC curves of window scores are in :mod:`pipeline.core.curves`.
 
 Conventions:
 
@@ -22,17 +24,14 @@ Conventions:
   and F1 are computed once from the sums; this is not the mean of per-video scores.
 - Footage fraction: frames inside the union of a video's spots, summed over videos, over
   the total number of frames; overlapping spots count their shared frames once.
+- Kinds (:func:`evaluate_kinds`): micro- and macro-expressions are scored each against
+  their own ground truth, and MEGC's overall score sums their counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from os import PathLike
-from pathlib import Path
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from pipeline.core.intervals import Interval, Spot
 from pipeline.core.labels import LABEL_MIN_COVERAGE
@@ -301,70 +300,45 @@ class Report:
 
 def evaluate(videos: Sequence[VideoResult]) -> Report:
     """Match every video under every rule and pool the counts per subject and overall."""
+    return _pooled([Row.of_video(v) for v in videos])
+
+
+def _pooled(rows: Iterable[Row]) -> Report:
+    """Video rows pooled per (dataset, subject) and into TOTAL."""
     by_subject: dict[tuple[str, str], Row] = {}
     total = Row(dataset="", subject=TOTAL)
-    for v in videos:
-        row = Row.of_video(v)
-        by_subject.setdefault((v.dataset, v.subject), Row(v.dataset, v.subject)).add(row)
+    for row in rows:
+        by_subject.setdefault((row.dataset, row.subject), Row(row.dataset, row.subject)).add(row)
         total.add(row)
     return Report(subjects=[by_subject[k] for k in sorted(by_subject)], total=total)
 
 
-def roc(
-    scores: ArrayLike, labels: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float | None]:
-    """ROC curve and AUC of window scores against window labels.
-
-    Args:
-        scores: shape ``(n,)``, finite scores, higher meaning more likely positive.
-        labels: shape ``(n,)``, booleans or 0/1.
-
-    Returns:
-        ``(fpr, tpr, auc)`` from ``sklearn.metrics.roc_curve`` / ``roc_auc_score``. When the
-        labels hold only one class (or none), no curve is defined: ``fpr`` and ``tpr`` are
-        empty and ``auc`` is None, rather than sklearn's NaN-filled curve and exception.
-    """
-    # Imported here: sklearn takes a second to import and only ROC needs it.
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels)
-    if s.ndim != 1 or y.ndim != 1 or len(s) != len(y):
-        raise ValueError(f"scores and labels must be 1-D of one length, got {s.shape}, {y.shape}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite (no NaN or inf)")
-    if len(y) and not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be booleans or 0/1")
-    y = y.astype(bool)
-    if len(np.unique(y)) < 2:
-        return np.empty(0), np.empty(0), None
-    fpr, tpr, _ = roc_curve(y, s)
-    return fpr, tpr, float(roc_auc_score(y, s))
+#: The row of :func:`evaluate_kinds` that pools every kind.
+OVERALL = "overall"
 
 
-def plot_roc(
-    curves: Mapping[str, tuple[ArrayLike, ArrayLike, float | None]],
-    path: str | PathLike[str],
-    title: str = "ROC",
-) -> Path:
-    """Write a PNG with one ROC line per method (AUC in the legend) and the dashed diagonal."""
-    # Imported here, and through the Agg canvas rather than pyplot: no display, no global
-    # backend switch, and importing this module stays cheap.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
-    for name, (fpr, tpr, auc) in curves.items():
-        label = f"{name} (AUC {auc:.3f})" if auc is not None else f"{name} (AUC undefined)"
-        ax.plot(np.asarray(fpr), np.asarray(tpr), linewidth=1.5, label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
-    ax.set_title(title)
-    ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize="small")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", bbox_inches="tight")
-    return out
+def evaluate_kinds(by_kind: Mapping[str, Sequence[VideoResult]]) -> dict[str, Report]:
+    """One report per kind of movement (e.g. "micro", "macro": each kind's spots matched
+    against that kind's ground truth only) and, with several kinds, :data:`OVERALL`, MEGC's
+    overall score: per video, the kinds' TP, FP and FN summed; its footage is the union of
+    every kind's spots (a frame spotted as both counts once)."""
+    reports = {kind: evaluate(videos) for kind, videos in by_kind.items()}
+    if len(by_kind) < 2:
+        return reports
+    merged: dict[tuple[str, str, str], tuple[Row, list[Spot]]] = {}
+    for videos in by_kind.values():
+        for v in videos:
+            row = Row.of_video(v)
+            key = (v.dataset, v.subject, v.video)
+            if key not in merged:
+                merged[key] = (Row(v.dataset, v.subject, videos=1, frames=v.n_frames), [])
+            into, spots = merged[key]
+            into.n_spots += row.n_spots
+            into.n_truth += row.n_truth
+            for name in RULES:
+                into.counts[name] = into.counts[name] + row.counts[name]
+            spots.extend(v.spots)
+    for into, spots in merged.values():
+        into.spotted = spotted_frames(spots)
+    reports[OVERALL] = _pooled(row for row, _ in merged.values())
+    return reports

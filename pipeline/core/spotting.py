@@ -7,6 +7,8 @@ frame; windows that merely touch (``[0, 4]`` and ``[5, 9]``) do not.
 
 - :func:`spot_intervals` is the paper's post-processing (section III-D): greedy
   non-maximum suppression over overlapping detections.
+- :func:`merge_detections` spots movements longer than a window (macro-expressions): each
+  run of overlapping or touching detections becomes one interval.
 - :func:`refine_spots` is the onset/offset refinement the paper leaves to future work
   (section V): it narrows or widens each spot to the frames where the scores of the
   windows covering them stay above the threshold.
@@ -87,6 +89,28 @@ def spot_intervals(
     det = np.flatnonzero(p >= threshold)
     kept = det[_greedy_nms(s[det], e[det], p[det])]
     return sorted(Spot(int(s[i]), int(e[i]), float(p[i])) for i in kept)
+
+
+def merge_detections(
+    starts: ArrayLike, ends: ArrayLike, scores: ArrayLike, threshold: float
+) -> list[Spot]:
+    """Each run of overlapping detections (each shares a frame with the run so far) as one
+    spot from the run's first frame to its last, scored by its best window. A
+    macro-expression of 1-3 s holds several 0.5 s windows in a row and is one interval;
+    greedy NMS would cut it into window-sized pieces. Windows that merely touch are apart,
+    as for :func:`spot_intervals`. Returns spots sorted by start.
+    """
+    s, e, p = _windows(starts, ends, scores)
+    det = np.flatnonzero(p >= threshold)
+    det = det[np.lexsort((e[det], s[det]))]
+    out: list[Spot] = []
+    for i in det:
+        if out and s[i] <= out[-1].end:
+            last = out[-1]
+            out[-1] = Spot(last.start, max(last.end, int(e[i])), max(last.score, float(p[i])))
+        else:
+            out.append(Spot(int(s[i]), int(e[i]), float(p[i])))
+    return out
 
 
 def frame_scores(

@@ -1,9 +1,10 @@
 """The paper's spotter (III-C): a 2-layer LSTM over a window's per-timestep HOOF features.
 
 Its input is a window's (T, F) array as ``pipeline.learn.layout`` lays it out. The
-network (Input(T, F) -> LSTM(12, sequences) -> LSTM(12) -> Dense(2, softmax), Adam 1e-3,
-50 epochs) says whether the window holds a micro-movement; its score is the probability
-of class 1.
+network (Input(T, F) -> LSTM(12, sequences) -> LSTM(12) -> Dense(classes, softmax), Adam
+1e-3, 50 epochs) says whether the window holds a micro-movement (class 1) and, with three
+classes (the default), a macro-expression (class 2; pipeline.core.labels); its score is the
+probability of class 1, its macro score that of class 2. The paper's network has two.
 
 A model records the ``FeatureLayout`` it was trained on and refuses features with
 another one, raising ``LayoutMismatch``.
@@ -44,6 +45,8 @@ class ModelConfig:
     ``class_weight``: "balanced" weights class c by n / (2 * n_c), so that the rare positive
     windows (~1% on SAMM) count as much as the negatives in the loss; "none" is the paper's
     plain setup. ``with_magnitude`` adds the per-region flow magnitudes to the HOOFs.
+    ``classes``: 3 learns none / micro / macro (macro-expressions spotted as their own
+    class); 2 is the paper's none / micro, where macro windows are negatives.
     """
 
     units: int = 12
@@ -54,6 +57,7 @@ class ModelConfig:
     class_weight: str = "balanced"
     with_magnitude: bool = True
     seed: int = 0
+    classes: int = 3
 
     def __post_init__(self) -> None:
         for name in ("units", "layers", "epochs", "batch_size"):
@@ -67,12 +71,16 @@ class ModelConfig:
             )
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.classes not in (2, 3):
+            raise ValueError(f"classes must be 2 (none, micro) or 3 (+ macro), got {self.classes}")
 
     def to_dict(self) -> dict[str, Any]:
         return configs.to_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "") -> ModelConfig:
+        # Models saved before the macro class had two outputs and no "classes" key.
+        d = {"classes": 2, **d} if isinstance(d, Mapping) else d
         return configs.from_dict(cls, d, source=source)
 
 
@@ -164,7 +172,7 @@ class SpotterModel:
         stack: list[Any] = [keras.Input((layout.n_timesteps, layout.n_features))]
         for i in range(config.layers):
             stack.append(keras.layers.LSTM(config.units, return_sequences=i < config.layers - 1))
-        stack.append(keras.layers.Dense(2, activation="softmax"))
+        stack.append(keras.layers.Dense(config.classes, activation="softmax"))
         net = keras.Sequential(stack, name="spotter")
         net.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -186,30 +194,35 @@ class SpotterModel:
     def fit(
         self, x: np.ndarray, y: np.ndarray, verbose: int = 0, data_fingerprint: str | None = None
     ) -> dict[str, list[float]]:
-        """Train on X (N, T, F) float32 and y (N,) in {0, 1}; returns Keras' history dict.
+        """Train on X (N, T, F) float32 and y (N,) classes (0 none, 1 micro, 2 macro);
+        returns Keras' history dict. A two-class model takes macro windows as negatives.
 
-        Windows without a label (y == -1) must be dropped by the caller. One class only is
-        allowed (a fold may lack positives) but warned about: the model learns nothing.
+        Windows without a label (y == -1) must be dropped by the caller. A missing class is
+        allowed (a fold may lack positives) but warned about when it is micro.
         """
         x = self._check_x(x)
         y = np.asarray(y).astype(np.int64).ravel()
         if len(y) != len(x) or len(x) == 0:
             raise ValueError(f"need as many labels as windows (> 0): X {x.shape}, y {y.shape}")
-        if not np.isin(y, (0, 1)).all():
+        if not np.isin(y, (0, 1, 2)).all():
             raise ValueError(
-                f"labels must be 0 or 1 (drop unlabelled windows), got "
+                f"labels must be 0, 1 or 2 (drop unlabelled windows), got "
                 f"{sorted(set(np.unique(y).tolist()))}"
             )
-        counts = np.bincount(y, minlength=2)
-        if counts.min() == 0:
+        k = self.config.classes
+        if k == 2:
+            y = np.where(y == 2, 0, y)
+        counts = np.bincount(y, minlength=k)
+        if counts[1] == 0 or counts[0] == 0:
             warnings.warn(
-                f"training on one class only ({counts[0]} negatives, {counts[1]} positives)",
+                f"training without positives or negatives ({counts[0]} negatives, "
+                f"{counts[1]} positives)",
                 RuntimeWarning,
                 stacklevel=2,
             )
         weights = None
         if self.config.class_weight == "balanced":
-            weights = {c: len(y) / (2 * int(n)) for c, n in enumerate(counts) if n}
+            weights = {c: len(y) / (k * int(n)) for c, n in enumerate(counts) if n}
         if data_fingerprint is None:
             data_fingerprint = _digest(x.tobytes(), y.astype(np.int8).tobytes())
         _seed_everything(self.config.seed)  # the shuffle order
@@ -227,6 +240,7 @@ class SpotterModel:
         self.training = {
             "n_windows": len(y),
             "n_positives": int(counts[1]),
+            "n_macro": int(counts[2]) if k == 3 else 0,
             "epochs": self.config.epochs,
             "seconds": round(time.perf_counter() - started, 3),
             "final_loss": history["loss"][-1],
@@ -237,11 +251,21 @@ class SpotterModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probability of a micro-movement per window: X (N, T, F) -> (N,) float32."""
+        return self.predict_classes(x)[:, 1]
+
+    def predict_classes(self, x: np.ndarray) -> np.ndarray:
+        """Probability of each class per window: X (N, T, F) -> (N, classes) float32."""
         x = self._check_x(x)
         if len(x) == 0:
-            return np.zeros(0, np.float32)
+            return np.zeros((0, self.config.classes), np.float32)
         probs = self.keras_model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
-        return np.asarray(probs[:, 1], dtype=np.float32)
+        return np.asarray(probs, dtype=np.float32)
+
+    def predict_kinds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(micro, macro) probabilities per window, each (N,) float32, from one pass; macro
+        is None for a model of two classes (it has no macro class)."""
+        probs = self.predict_classes(x)
+        return probs[:, 1], (probs[:, 2] if self.config.classes == 3 else None)
 
     def features(
         self, table: pa.Table, feature_config: FeatureConfig

@@ -151,6 +151,7 @@ def main() -> None:
     p.add_argument("--eval", choices=("dev", "heldout"), default="heldout")
     p.add_argument("--features", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0, help="the model's seed")
+    p.add_argument("--classes", type=int, default=3, help="3: none/micro/macro; 2: the paper")
     args = p.parse_args()
     work = Path(args.workdir)
     store_dir = build(work, args)
@@ -162,7 +163,7 @@ def main() -> None:
     from cluster.run.training_data import load_dataset
     from cluster.store import Store, paths
     from cluster.store.parquet import read_table
-    from pipeline.core.metrics import plot_roc, roc
+    from pipeline.core.curves import plot_roc, roc
     from pipeline.learn.lstm import limit_threads
 
     limit_threads(args.num_cpus)
@@ -170,7 +171,7 @@ def main() -> None:
     data = load_dataset(store, with_magnitude=True)
     dataset = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
     train, test = (dataset == "train") & (data.y >= 0), dataset == args.eval
-    scores, model_id = trained_scores(work, store_dir, data, train, test, args)
+    (scores, macro), model_id = trained_scores(work, store_dir, data, train, test, args)
     rows = data.table.filter(test)
     videos = {
         (v["dataset"], v["subject"], v["video"]): v
@@ -181,6 +182,8 @@ def main() -> None:
     main_run = judge(
         spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
     )
+    truths = {"micro": truth, "macro": ground_truth(store, ("macro",))}
+    kinds = kind_reports(rows, scores, macro, videos, truths, args.threshold)
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{args.eval}.png", f"{args.eval} windows")
     plot_sweep(sweep, work / f"recall_footage-{args.eval}.png")
@@ -189,6 +192,7 @@ def main() -> None:
         "features": feature_config(args).to_dict(),
         "auc": auc,
         "at": main_run,
+        "kinds": kinds,
         "sweep": sweep,
     }
     (work / f"spotting-{args.eval}.json").write_text(json.dumps(out, indent=1))
@@ -200,17 +204,49 @@ def trained_scores(work: Path, store_dir: Path, data, train, test, args):
     (cached beside the store, by model id, so spotting can be studied without refitting)."""
     from pipeline.learn.lstm import ModelConfig, SpotterModel
 
-    model = SpotterModel.build(data.layout, ModelConfig(epochs=args.epochs, seed=args.seed))
+    cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes)
+    model = SpotterModel.build(data.layout, cfg)
     fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
     cache = store_dir / f"scores-{args.eval}-{model.model_id}-{fingerprint[:12]}.npy"
-    if cache.exists():
-        return np.load(cache), model.model_id
-    t = time.perf_counter()
-    model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])
-    print(f"trained on {int(train.sum())} windows in {time.perf_counter() - t:.0f} s")
-    scores = model.predict(data.X[test])
-    np.save(cache, scores)
-    return scores, model.model_id
+    if not cache.exists():
+        t = time.perf_counter()
+        model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])
+        print(f"trained on {int(train.sum())} windows in {time.perf_counter() - t:.0f} s")
+        np.save(cache, model.predict_classes(data.X[test]))
+    probs = np.load(cache)
+    return (probs[:, 1], probs[:, 2] if probs.shape[1] == 3 else None), model.model_id
+
+
+def kind_reports(rows, micro, macro, videos, truths, threshold) -> dict:
+    """Micro, macro (runs of windows, pipeline.core.spotting.merge_detections) and MEGC's
+    overall, both rules, at ``threshold``; micro only for a model without a macro class."""
+    from bench_rates import spot_videos
+
+    from pipeline.core.metrics import VideoResult, evaluate_kinds
+    from pipeline.core.spotting import merge_detections
+
+    spotted = {"micro": spot_videos(rows, micro, threshold)}
+    if macro is not None:
+        cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+        keys = np.asarray([str(k) for k in zip(*cols, strict=True)])
+        starts, ends = (rows.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+        spotted["macro"] = {
+            k: merge_detections(starts[mine], ends[mine], macro[mine], threshold)
+            for k in spotted["micro"]
+            for mine in [keys == str(k)]
+        }
+    results = {
+        kind: [
+            VideoResult(*k, videos[k]["n_frames"], videos[k]["fps"], s, truths[kind].get(k, []))
+            for k, s in by_video.items()
+        ]
+        for kind, by_video in spotted.items()
+    }
+    reports = evaluate_kinds(results)
+    return {
+        kind: {"footage": rep.footage_fraction} | {r: c.to_dict() for r, c in rep.counts.items()}
+        for kind, rep in reports.items()
+    }
 
 
 def plot_sweep(sweep: list[dict], path: Path) -> None:
@@ -244,6 +280,15 @@ def print_report(out: dict) -> None:
         for k, r in table.items():
             print(f"| {k} | {r['found']} / {r['of']} | {r['found'] / max(r['of'], 1):.2f} |")
     print("\nspots matching no micro-movement, by what they lie on:", at["unmatched_spots_on"])
+    print("\n| kind | rule | TP | FP | FN | recall | precision | F1 | footage kept |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind, rep in out["kinds"].items():
+        for rule in ("coverage", "iou"):
+            c = rep[rule]
+            print(
+                f"| {kind} | {rule} | {c['tp']} | {c['fp']} | {c['fn']} | {c['recall']:.3f} | "
+                f"{c['precision']:.3f} | {c['f1']:.3f} | {rep['footage']:.3f} |"
+            )
     print("\n| threshold | recall (coverage) | recall (IoU) | precision (coverage) | footage |")
     print("|---|---|---|---|---|")
     for s in out["sweep"]:

@@ -109,7 +109,7 @@ function renderIntervals() {
     tr.dataset.end = String(iv.end);
     if (i === state.current) tr.classList.add("current");
     const cells = [String(iv.rank), `${fmt(iv.start_s)}–${fmt(iv.end_s)}`,
-      `${iv.start}–${iv.end}`, iv.score.toFixed(3)];
+      `${iv.start}–${iv.end}`, `${iv.score.toFixed(3)} ${iv.kind}`];
     for (const text of cells) {
       const td = document.createElement("td");
       td.textContent = text;
@@ -192,7 +192,7 @@ async function selectInterval(index, keepForm, saved) {
     return;
   }
   $("interval-title").textContent =
-    `Interval ${iv.rank} of ${state.detail.intervals.length}: ${fmt(iv.start_s)}–${fmt(iv.end_s)} s, score ${iv.score.toFixed(3)}`;
+    `Interval ${iv.rank} of ${state.detail.intervals.length} (${iv.kind}): ${fmt(iv.start_s)}–${fmt(iv.end_s)} s, score ${iv.score.toFixed(3)}`;
   if (!keepForm) {
     $("action-units").value = iv.mine && iv.mine.action_units ? iv.mine.action_units : "";
     $("note").value = iv.mine && iv.mine.note ? iv.mine.note : "";

@@ -88,6 +88,7 @@ def _intervals(model_id: str, spotted=SPOTTED) -> object:
                 "start_s": a / fps[v],
                 "end_s": b / fps[v],
                 "score": score,
+                "kind": "micro",
             }
             for v, a, b, score in spotted
         ],

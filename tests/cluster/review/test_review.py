@@ -143,6 +143,8 @@ def test_intervals_come_by_score_with_the_timeline_and_progress(store):
         (100, 150, 0.9),
         (220, 270, 0.7),
     ]
+    # A model without a macro class spots micro-movements only.
+    assert [i["kind"] for i in detail["intervals"]] == ["micro", "micro"]
     assert detail["windows"]["start"][:3] == [0, 20, 40]
     assert detail["progress"] == {
         "intervals": 2,

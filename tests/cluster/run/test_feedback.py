@@ -160,7 +160,7 @@ def test_train_with_verdicts_makes_a_fold_of_the_verdict_subject(store, capsys):
         log.append(v)
     assert main([*args, "--verdicts"]) == 0
     out = capsys.readouterr().out
-    assert "2 LOSO folds on 10 windows (2 positive)" in out
+    assert "2 LOSO folds on 10 windows (2 micro, 0 macro)" in out
     assert "labels from 6 verdicts: 1 positive and 1 negative windows" in out
     (model_dir,) = Path(store.root, "models").iterdir()
     assert sorted(p.name for p in model_dir.iterdir()) == ["all", "fold=s1", "fold=s2"]

@@ -5,18 +5,19 @@ import json
 import numpy as np
 import pytest
 
+from pipeline.core.curves import plot_roc, roc
 from pipeline.core.intervals import Interval, Spot
 from pipeline.core.metrics import (
     MIN_COVERAGE,
     MIN_IOU,
+    OVERALL,
     RULES,
     Counts,
     VideoResult,
     evaluate,
+    evaluate_kinds,
     footage_fraction,
     match,
-    plot_roc,
-    roc,
     spotted_frames,
 )
 
@@ -234,3 +235,36 @@ def test_plot_roc_writes_a_png(tmp_path):
     out = plot_roc(curves, tmp_path / "plots" / "roc.png", title="toy")
     assert out.exists() and out.stat().st_size > 1000
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kinds_are_scored_apart_and_overall_sums_them():
+    # One 100-frame video; micro truth at 10..19, macro truth at 40..89:
+    #
+    #   frames    0   10   20   30   40   50   60   70   80   90
+    #   micro gt       |--|
+    #   macro gt                      |========================|
+    #   micro      |----|                   |---|                   spots 8..21, 50..59
+    #   macro                         |=======================|     spot 40..84
+    #
+    # Micro: 8..21 covers the micro truth (TP); 50..59 lies on the macro-expression, which is
+    # not micro truth (FP). Macro: 40..84 covers 45/50 = 90% (TP), IoU 45/50 (TP).
+    micro = VideoResult("d", "s", "v", 100, 100.0, [Spot(8, 21, 0.9), Spot(50, 59, 0.7)],
+                        [I(10, 19)])  # fmt: skip
+    macro = VideoResult("d", "s", "v", 100, 100.0, [Spot(40, 84, 0.8)], [I(40, 89)])
+    reports = evaluate_kinds({"micro": [micro], "macro": [macro]})
+    assert set(reports) == {"micro", "macro", OVERALL}
+    c = reports["micro"].counts["coverage"]
+    assert (c.tp, c.fp, c.fn) == (1, 1, 0)
+    c = reports["macro"].counts["iou"]
+    assert (c.tp, c.fp, c.fn) == (1, 0, 0)
+    for rule in RULES:
+        got = reports[OVERALL].counts[rule]
+        want = reports["micro"].counts[rule] + reports["macro"].counts[rule]
+        assert (got.tp, got.fp, got.fn) == (want.tp, want.fp, want.fn)
+    total = reports[OVERALL].total
+    assert (total.videos, total.frames, total.n_spots, total.n_truth) == (1, 100, 3, 2)
+    # Footage: 8..21 (14 frames) and 40..84 (45; 50..59 lies inside it) = 59 of 100.
+    assert total.spotted == 59 and reports[OVERALL].footage_fraction == pytest.approx(0.59)
+    assert [r.subject for r in reports[OVERALL].subjects] == ["s"]
+    # One kind alone: its report, no overall row.
+    assert set(evaluate_kinds({"micro": [micro]})) == {"micro"}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.intervals import Interval, Spot
-from pipeline.core.spotting import frame_scores, refine_spots, spot_intervals
+from pipeline.core.spotting import frame_scores, merge_detections, refine_spots, spot_intervals
 
 STARTS = np.arange(0, 25, 4)
 ENDS = STARTS + 9
@@ -145,3 +145,32 @@ def test_refined_spots_that_overlap_are_suppressed():
 
 def test_refinement_of_nothing():
     assert refine_spots([], STARTS, ENDS, np.zeros(7), 0.5) == []
+
+
+def test_merge_detections_joins_runs_of_windows_into_one_interval_each():
+    # Windows of 10 frames every 5 (frames a..a+9); scores along the timeline:
+    #
+    #   window   0    1    2    3    4    5    6    7    8
+    #   start    0    5   10   15   20   25   30   35   40
+    #   score   .1   .6   .9   .7   .2   .1   .8   .3   .6
+    #                |==== run A ====|         |B|       |C|
+    #
+    # A: windows 1-3, frames 5..24, best .9. B: window 6, frames 30..39, apart from A
+    # (window 5 at .1 between). C: window 8, frames 40..49: it touches B (39 | 40) without
+    # sharing a frame, and window 7 between them scores .3, so it is a movement of its own.
+    starts = np.arange(0, 45, 5)
+    ends = starts + 9
+    scores = np.array([0.1, 0.6, 0.9, 0.7, 0.2, 0.1, 0.8, 0.3, 0.6])
+    got = merge_detections(starts, ends, scores, 0.5)
+    assert got == [Spot(5, 24, 0.9), Spot(30, 39, 0.8), Spot(40, 49, 0.6)]
+    # With window 7 (35..44), which shares frames with both, a detection too, B and C are
+    # one run.
+    scores[7] = 0.55
+    assert merge_detections(starts, ends, scores, 0.5)[1:] == [Spot(30, 49, 0.8)]
+    scores[7] = 0.3
+    # Input order does not matter; nothing at or above the threshold gives no spots.
+    order = np.random.default_rng(0).permutation(len(starts))
+    assert merge_detections(starts[order], ends[order], scores[order], 0.5) == got
+    assert merge_detections(starts, ends, scores, 0.95) == []
+    # The threshold is inclusive, as for spot_intervals.
+    assert merge_detections([0], [9], [0.5], 0.5) == [Spot(0, 9, 0.5)]

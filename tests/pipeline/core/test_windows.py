@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.intervals import Interval
-from pipeline.core.labels import window_labels
+from pipeline.core.labels import MACRO, MICRO, NONE, class_labels, inside, window_labels
 from pipeline.core.windows import WindowGrid
 
 
@@ -164,3 +164,31 @@ def test_every_movement_up_to_half_a_second_has_a_positive_window(fps):
         for start in range(0, int(fps * 2)):
             truth = [Interval(start, start + length - 1)]
             assert any(window_labels(ws, truth, SPAN_S)), (length, start)
+
+
+def test_a_window_is_macro_when_half_its_span_lies_in_a_macro_expression():
+    # Label spans of 10 frames every 5, and one macro-expression over frames 12..41:
+    #
+    #   frames     0    5   10   15   20   25   30   35   40   45
+    #   macro                |=============================|          12..41
+    #   span 0    |---------|                                          0/10 inside
+    #   span 1         |---------|                                     3/10 (12-14)
+    #   span 2              |---------|                                8/10 (12-19)
+    #   span 6                                  |---------|            10/10
+    #   span 7                                       |---------|       7/10 (35-41)
+    #   span 8                                            |---------|  2/10 (40-41)
+    starts = np.arange(0, 45, 5)
+    ends = starts + 9
+    macro = [Interval(12, 41)]
+    got = inside(starts, ends, macro)
+    assert got.tolist() == [False, False, True, True, True, True, True, True, False]
+    assert inside(starts, ends, macro, min_fraction=0.8).tolist()[:3] == [False, False, True]
+    # Exactly half is inside (inclusive): frames 0..9 with a macro over 5..20.
+    assert inside([0], [9], [Interval(5, 20)]).tolist() == [True]
+    # Classes: micro wins over macro, unlabelled windows stay unlabelled.
+    micro = np.array([0, 1, 1, 0, -1, 0, 0, 0, 0], np.int8)
+    classes = class_labels(micro, got)
+    assert classes.dtype == np.int8
+    assert classes.tolist() == [NONE, MICRO, MICRO, MACRO, -1, MACRO, MACRO, MACRO, NONE]
+    with pytest.raises(ValueError, match="shape"):
+        class_labels(micro, got[:3])

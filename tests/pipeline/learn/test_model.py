@@ -283,11 +283,11 @@ def test_balanced_class_weights_raise_positive_scores_on_imbalanced_data():
 def test_fit_refuses_unlabelled_windows_and_warns_on_one_class():
     m = SpotterModel.build(TOY, ModelConfig(epochs=1))
     x, _ = toy_problem(8, 0.5, seed=0)
-    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+    with pytest.raises(ValueError, match="labels must be 0, 1 or 2"):
         m.fit(x, np.array([0, 1, -1, 0, 0, 0, 1, 1]))
     with pytest.raises(LayoutMismatch):
         m.fit(x[:, :5], np.zeros(8))
-    with pytest.warns(RuntimeWarning, match="one class only"):
+    with pytest.warns(RuntimeWarning, match="without positives or negatives"):
         m.fit(x, np.zeros(8, np.int8))
 
 
@@ -301,6 +301,43 @@ def test_model_config_round_trip_and_validation():
         ModelConfig.from_dict({"unit": 3})
     with pytest.raises(LayoutMismatch, match="with_magnitude"):
         SpotterModel.build(TOY, cfg)
+
+
+def test_a_three_class_model_tells_a_short_bump_from_a_long_one():
+    # Class 1: a bump at timesteps 4-6 of feature 2 (a micro-movement); class 2: a plateau
+    # from timestep 3 on, on feature 5 (the start of a macro-expression); 0: noise.
+    rng = np.random.default_rng(4)
+    x = rng.random((900, T_TOY, F_TOY), dtype=np.float32) * 0.5
+    y = rng.choice(3, size=900, p=[0.6, 0.2, 0.2]).astype(np.int8)
+    x[y == 1, 4:7, 2] += 0.6
+    x[y == 2, 3:, 5] += 0.6
+    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=1, classes=3))
+    model.fit(x[:600], y[:600])
+    assert model.training["n_macro"] == int((y[:600] == 2).sum())
+    probs = model.predict_classes(x[600:])
+    assert probs.shape == (300, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    micro, macro = model.predict_kinds(x[600:])
+    np.testing.assert_array_equal(micro, probs[:, 1])
+    np.testing.assert_array_equal(micro, model.predict(x[600:]))
+    test = y[600:]
+    assert roc_auc_score(test == 1, micro) > 0.95
+    assert roc_auc_score(test == 2, macro) > 0.95
+    # A two-class model takes macro windows as negatives, and has no macro score.
+    two = SpotterModel.build(TOY, ModelConfig(epochs=5, seed=1, classes=2))
+    two.fit(x[:600], y[:600])
+    assert two.predict_classes(x[:3]).shape == (3, 2)
+    assert two.predict_kinds(x[:3])[1] is None
+    assert two.training["n_positives"] == int((y[:600] == 1).sum())
+
+
+def test_a_model_saved_before_the_macro_class_loads_as_two_classes():
+    old = ModelConfig(classes=2).to_dict()
+    del old["classes"]  # what model.json held before
+    assert ModelConfig.from_dict(old).classes == 2
+    assert ModelConfig.from_dict(ModelConfig().to_dict()).classes == 3
+    with pytest.raises(ValueError, match="classes"):
+        ModelConfig(classes=4)
 
 
 def test_limit_threads_is_safe_to_call_again():
