@@ -161,9 +161,7 @@ def cmd_spot(args) -> int:
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
-    _, intervals = spot_new_videos(
-        model, Store.open(args.input), out, args.threshold, refine=args.refine
-    )
+    _, intervals = spot_new_videos(model, Store.open(args.input), out, args.threshold)
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
     print(
@@ -181,7 +179,6 @@ def cmd_evaluate(args) -> int:
         Store.open(args.store),
         args.model_id,
         threshold=args.threshold,
-        refine=args.refine,
         baseline_p=args.baseline_p,
     )
     print("\n".join(ev.summary_lines()))

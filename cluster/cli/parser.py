@@ -179,7 +179,6 @@ def _add_spot(sub: Subparsers) -> None:
     sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
     sp.add_argument("store", help="store to write predictions and intervals to")
     sp.add_argument("--threshold", type=float, default=0.5)
-    sp.add_argument("--refine", action="store_true", help="refine onsets and offsets")
 
 
 def _add_evaluate(sub: Subparsers) -> None:
@@ -193,7 +192,6 @@ def _add_evaluate(sub: Subparsers) -> None:
         default=0.5,
         help="baseline threshold: mean + p * (max - mean) per video",
     )
-    ev.add_argument("--refine", action="store_true", help="refine onsets and offsets")
 
 
 def _add_export(sub: Subparsers) -> None:

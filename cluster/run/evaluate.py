@@ -100,7 +100,6 @@ def evaluate_store(
     model_id: str | None = None,
     *,
     threshold: float = 0.5,
-    refine: bool = False,
     baseline_p: float = 0.5,
     label_kinds: tuple[str, ...] = ("micro",),
 ) -> Evaluation:
@@ -128,7 +127,7 @@ def evaluate_store(
     }
     reports, aucs, curves = {}, {}, {}
     for name, (p, thr, mid) in methods.items():
-        intervals = spot_table(p, videos, thr, refine=refine)
+        intervals = spot_table(p, videos, thr)
         write_model_rows(store, paths.INTERVALS, mid, intervals)
         spotted = [k for k in KINDS if k == "micro" or p.column("macro_score").null_count == 0]
         reports[name] = evaluate_kinds(
@@ -143,24 +142,22 @@ def evaluate_store(
         curves[name] = (fpr, tpr, auc)
     setting = (
         f"LSTM threshold {threshold}; baseline threshold mean + {baseline_p} x (max - mean) per "
-        f"video; onset/offset refinement {'on' if refine else 'off'}; ground truth: "
-        f"{', '.join(label_kinds)} movements."
+        f"video; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
+        "(macro)."
     )
     ev = Evaluation(model_id, reports, aucs, {})
-    folder = report_folder(model_id, threshold, baseline_p, refine, label_kinds)
+    folder = report_folder(model_id, threshold, baseline_p, label_kinds)
     ev.paths = _write_report(store, ev, setting, curves, folder)
     return ev
 
 
 def report_folder(
-    model_id: str, threshold: float, baseline_p: float, refine: bool, kinds: tuple[str, ...]
+    model_id: str, threshold: float, baseline_p: float, kinds: tuple[str, ...]
 ) -> str:
     """Where an evaluation's report goes: ``<model id>`` with the default settings, else
-    ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+refine+threshold-0.3``), so that
+    ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+threshold-0.3``), so that
     evaluations of one model with other settings keep their own reports."""
     name = model_id
-    if refine:
-        name += "+refine"
     for key, value, default in (("threshold", threshold, 0.5), ("baseline_p", baseline_p, 0.5)):
         if value != default:
             name += f"+{key}-{value:g}"

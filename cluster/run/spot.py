@@ -21,7 +21,7 @@ from cluster.store.parquet import (
     window_predictions,
     write_model_rows,
 )
-from pipeline.core.spotting import merge_detections, refine_spots, spot_intervals
+from pipeline.core.spotting import merge_detections, spot_intervals
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.learn.lstm import SpotterModel
 from schemas import SPOTTED_INTERVALS, conform
@@ -49,7 +49,6 @@ def spot_table(
     videos: pa.Table,
     threshold: Threshold,
     *,
-    refine: bool = False,
     seconds: dict[tuple, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pa.Table:
     """Spotted intervals per video: micro-movements by greedy NMS over window scores (kind
@@ -59,7 +58,7 @@ def spot_table(
     scores (micro ones; macro runs use the same value).
 
     Seconds of a spot are frame / fps, or, for videos in ``seconds`` (``frame_seconds``),
-    its frames' times (interpolated between window ends for a refined spot)."""
+    its frames' times."""
     fps = {
         (d, s, v): f
         for d, s, v, f in zip(
@@ -77,8 +76,6 @@ def spot_table(
         scores = g["score"].to_numpy(np.float64)
         thr = threshold(scores) if callable(threshold) else threshold
         spots = spot_intervals(starts, ends, scores, thr)
-        if refine:
-            spots = refine_spots(spots, starts, ends, scores, thr)
         kinds = [("micro", sp) for sp in spots]
         macro = g["macro_score"].to_numpy(np.float64)
         if not np.isnan(macro).any():
@@ -108,7 +105,7 @@ def spot_table(
 
 
 def spot_new_videos(
-    model: SpotterModel, features: Store, out: Store, threshold: float, refine: bool = False
+    model: SpotterModel, features: Store, out: Store, threshold: float
 ) -> tuple[pa.Table, pa.Table]:
     """Score every window of ``features`` with ``model``; write predictions and intervals."""
     table = read_table(features, paths.FEATURES)
@@ -130,7 +127,7 @@ def spot_new_videos(
         cols = (variable.column(c).to_pylist() for c in ("dataset", "subject", "video"))
         keys = set(zip(*cols, strict=True))
         timed = {k: v for k, v in frame_seconds(used).items() if k in keys}
-    intervals = spot_table(preds, videos, threshold, refine=refine, seconds=timed)
+    intervals = spot_table(preds, videos, threshold, seconds=timed)
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)
     return preds, intervals

@@ -1,4 +1,4 @@
-"""From window scores to spotted intervals: the paper's greedy suppression, and a refinement.
+"""From window scores to spotted intervals: the paper's greedy suppression, and runs.
 
 Inputs are one video's windows as three parallel 1-D arrays (``starts``, ``ends``,
 ``scores``), frames 0-based and inclusive at both ends, in any order. A *detection* is a
@@ -8,15 +8,14 @@ frame; windows that merely touch (``[0, 4]`` and ``[5, 9]``) do not.
 - :func:`spot_intervals` is the paper's post-processing (section III-D): greedy
   non-maximum suppression over overlapping detections.
 - :func:`merge_detections` spots movements longer than a window (macro-expressions): each
-  run of overlapping or touching detections becomes one interval.
-- :func:`refine_spots` is the onset/offset refinement the paper leaves to future work
-  (section V): it narrows or widens each spot to the frames where the scores of the
-  windows covering them stay above the threshold.
+  run of overlapping detections becomes one interval.
+
+The onset/offset refinement the paper leaves to future work (narrowing each spot to the
+frames whose covering windows agree) was built and measured, and removed: it lowered the
+IoU-rule F1 and the coverage-rule recall on the held-out benchmark (BENCHMARKS.md).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -111,82 +110,3 @@ def merge_detections(
         else:
             out.append(Spot(int(s[i]), int(e[i]), float(p[i])))
     return out
-
-
-def frame_scores(
-    starts: ArrayLike, ends: ArrayLike, scores: ArrayLike, n_frames: int | None = None
-) -> NDArray[np.float64]:
-    """Per frame, the mean score of all windows covering it (NaN where no window does).
-
-    Returns shape ``(n_frames,)``; ``n_frames`` defaults to one past the last window's end.
-    """
-    s, e, p = _windows(starts, ends, scores)
-    if n_frames is None:
-        n_frames = int(e.max()) + 1 if len(e) else 0
-    if len(s) and (s.min() < 0 or e.max() >= n_frames):
-        raise ValueError(f"windows must lie within frames 0..{n_frames - 1}")
-    # A plain loop over windows rather than cumulative sums of a difference array: each
-    # frame's total is then the sum of just its own few windows, with no rounding carried
-    # along the video, so a mean exactly at the threshold stays exactly at it.
-    total = np.zeros(n_frames)
-    count = np.zeros(n_frames, dtype=np.int64)
-    for a, b, score in zip(s, e, p, strict=True):
-        total[a : b + 1] += score
-        count[a : b + 1] += 1
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def refine_spots(
-    spots: Sequence[Spot],
-    starts: ArrayLike,
-    ends: ArrayLike,
-    scores: ArrayLike,
-    threshold: float,
-) -> list[Spot]:
-    """Narrow (or widen) each spot to where the overlapping windows agree it is positive.
-
-    Args:
-        spots: the output of :func:`spot_intervals` on the same windows and threshold.
-        starts, ends, scores: shape ``(n,)``, all of the video's windows (below threshold too).
-        threshold: the same threshold as for :func:`spot_intervals`.
-
-    For each frame, the *frame score* is the mean score of every window covering it
-    (:func:`frame_scores`). For each spot, the *search region* is the union of the spot and
-    every detection (window scoring ``>= threshold``) that overlaps it; it is one run of
-    frames, since each of those windows shares a frame with the spot. The refined spot is the
-    maximal run of frames in the search region whose frame score is ``>= threshold`` and that
-    contains the region's highest-scoring frame (ties: the earliest). When even that frame
-    scores below the threshold (a detection whose neighbours all disagree), the refined spot
-    is that single frame. A refined spot keeps its original score, so ranking is unchanged.
-
-    Search regions of neighbouring spots can overlap, and so can their refined spots; those
-    mean one event, so overlapping refined spots go through the same greedy suppression as
-    :func:`spot_intervals` (the higher score survives). Returns spots sorted by start.
-    """
-    s, e, p = _windows(starts, ends, scores)
-    if not len(spots):
-        return []
-    if min(sp.start for sp in spots) < 0:
-        raise ValueError("spots must start at frame 0 or later")
-    n_frames = int(max(e.max() if len(e) else 0, max(sp.end for sp in spots))) + 1
-    per_frame = frame_scores(s, e, p, n_frames)
-    above = np.nan_to_num(per_frame, nan=-np.inf) >= threshold
-    det = p >= threshold
-    refined: list[Spot] = []
-    for sp in spots:
-        near = det & (s <= sp.end) & (e >= sp.start)
-        lo = min(sp.start, int(s[near].min())) if near.any() else sp.start
-        hi = max(sp.end, int(e[near].max())) if near.any() else sp.end
-        region = np.nan_to_num(per_frame[lo : hi + 1], nan=-np.inf)
-        peak = lo + int(np.argmax(region))  # argmax returns the first maximum
-        a = b = peak
-        if above[peak]:
-            while a > lo and above[a - 1]:
-                a -= 1
-            while b < hi and above[b + 1]:
-                b += 1
-        refined.append(Spot(a, b, sp.score))
-    r_s = np.array([r.start for r in refined], dtype=np.int64)
-    r_e = np.array([r.end for r in refined], dtype=np.int64)
-    r_p = np.array([r.score for r in refined])
-    return sorted(refined[i] for i in _greedy_nms(r_s, r_e, r_p))

@@ -101,12 +101,15 @@ def test_a_damaged_model_is_named(trained, tmp_path, capsys):
 def test_evaluate_with_other_settings_keeps_its_own_report(trained, capsys):
     store, model_id = trained
     assert main(["evaluate", str(store)]) == 0
-    assert main(["evaluate", str(store), "--refine", "--threshold", "0.3"]) == 0
+    assert main(["evaluate", str(store), "--threshold", "0.3"]) == 0
     plain = json.loads((store / "reports" / model_id / "report.json").read_text())
-    refined = store / "reports" / f"{model_id}+refine+threshold-0.3" / "report.json"
-    assert refined.exists() and plain["model_id"] == model_id
-    assert "refinement on" in (refined.parent / "report.md").read_text()
-    assert "refinement off" in (store / "reports" / model_id / "report.md").read_text()
+    other = store / "reports" / f"{model_id}+threshold-0.3" / "report.json"
+    assert other.exists() and plain["model_id"] == model_id
+    assert "LSTM threshold 0.3;" in (other.parent / "report.md").read_text()
+    assert "LSTM threshold 0.5;" in (store / "reports" / model_id / "report.md").read_text()
+    # The refinement was measured, lowered F1 and was removed: the flag is refused.
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(store), "--refine"])
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Greedy suppression and refinement on timelines with known answers.
+"""Greedy suppression and runs of detections on timelines with known answers.
 
 Most tests use seven windows of 10 frames at stride 4 (like the paper's 0.5 s windows at
 0.2 s stride: each overlaps the next two, not the third):
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.intervals import Interval, Spot
-from pipeline.core.spotting import frame_scores, merge_detections, refine_spots, spot_intervals
+from pipeline.core.spotting import merge_detections, spot_intervals
 
 STARTS = np.arange(0, 25, 4)
 ENDS = STARTS + 9
@@ -95,56 +95,6 @@ def test_empty_and_bad_input():
         spot_intervals([0], [9], [np.nan], 0.5)
     with pytest.raises(ValueError, match="integer"):
         spot_intervals([0.5], [9.0], [0.7], 0.5)
-
-
-def test_frame_scores_mean_of_covering_windows():
-    #  frames:  0  1  2  3  4  5
-    #  A        [======]           0..2  .2
-    #  B              [======]     2..4  .6      frame 5: no window -> NaN
-    got = frame_scores([0, 2], [2, 4], [0.2, 0.6], n_frames=6)
-    np.testing.assert_allclose(got, [0.2, 0.2, 0.4, 0.6, 0.6, np.nan])
-    with pytest.raises(ValueError, match="within frames"):
-        frame_scores([0], [9], [0.5], n_frames=5)
-
-
-#  scores:  W0 .1  W1 .2  W2 .9  W3 .8  W4 .3  W5 .1  W6 .1     threshold .5
-#  NMS keeps W2 (8..17); its search region is W2 ∪ W3 = 8..21.
-#  frame score (mean of covering windows):
-#    frames   8-9   10-11  12-13  14-15  16-17  18-19  20-21
-#    windows  0,1,2  1,2   1,2,3   2,3   2,3,4   3,4   3,4,5
-#    mean     .40   .55    .63    .85    .67    .55    .40
-#  peak 14 (.85, first of the two); run >= .5 around it: 10..19 -> Spot(10, 19, .9)
-def test_refinement_follows_the_agreeing_windows():
-    scores = [0.1, 0.2, 0.9, 0.8, 0.3, 0.1, 0.1]
-    found = spots(scores)
-    assert found == [Spot(8, 17, 0.9)]
-    assert refine_spots(found, STARTS, ENDS, scores, 0.5) == [Spot(10, 19, 0.9)]
-
-
-#  scores:  W2 .6, every other window .1: no frame's mean reaches .5
-#    frames   8-9  10-11  12-13  14-15  16-17
-#    mean     .27   .35    .27    .35    .27
-#  -> the single frame of maximum mean, the earliest: 10
-def test_refinement_of_a_lone_detection_is_one_frame():
-    scores = [0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1]
-    assert refine_spots(spots(scores), STARTS, ENDS, scores, 0.5) == [Spot(10, 10, 0.6)]
-
-
-#  scores:  W0 .9  W1 .8  W2 .8  W3 .85  W4 .1 ...
-#  NMS keeps W0 (suppresses W1, W2) and W3 (12..21 does not overlap W0).
-#    frames  0-3  4-7  8-9  10-11 12-13 14-15 16-17 18-19
-#    mean    .90  .85  .83   .80   .82   .83   .58   .48
-#  W0: region W0∪W1∪W2 = 0..17, peak 0, run 0..17
-#  W3: region W1∪W2∪W3 = 4..21, peak 4, run 4..17 -> overlaps, one event: keep W0's
-def test_refined_spots_that_overlap_are_suppressed():
-    scores = [0.9, 0.8, 0.8, 0.85, 0.1, 0.1, 0.1]
-    found = spots(scores)
-    assert found == [Spot(0, 9, 0.9), Spot(12, 21, 0.85)]
-    assert refine_spots(found, STARTS, ENDS, scores, 0.5) == [Spot(0, 17, 0.9)]
-
-
-def test_refinement_of_nothing():
-    assert refine_spots([], STARTS, ENDS, np.zeros(7), 0.5) == []
 
 
 def test_merge_detections_joins_runs_of_windows_into_one_interval_each():
