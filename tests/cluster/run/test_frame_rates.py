@@ -12,7 +12,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from cluster.cli import main
-from pipeline.vision.config import FeatureConfig
+from pipeline.vision.config import PAPER_REGIONS, FeatureConfig
 
 LOCAL = ["--executor", "local", "--no-progress"]
 ASSETS = Path(__file__).resolve().parents[3] / "pipeline" / "assets"
@@ -81,14 +81,21 @@ def test_a_store_from_before_the_time_grid_is_refused_with_how_to_re_extract(tmp
     assert "mespot extract CORPUS NEW_STORE" in err
 
 
-def test_a_store_labelled_by_frame_counts_is_refused_with_how_to_re_extract(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("fmt", "why"),
+    [
+        ("mespot-features/2", "labels counted a window's frames"),
+        ("mespot-features/3", "they lack the cell flow"),
+    ],
+)
+def test_a_store_of_an_older_format_is_refused_with_how_to_re_extract(tmp_path, capsys, fmt, why):
     store = tmp_path / "old"
     store.mkdir()
-    old = {"format": "mespot-features/2", **FeatureConfig().to_dict()}
+    old = {"format": fmt, **FeatureConfig(regions=PAPER_REGIONS, cells=0).to_dict()}
     (store / "feature_config.json").write_text(json.dumps(old))
     assert main(["train", str(store), "--executor", "local", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "format 'mespot-features/2'" in err and "labels counted a window's frames" in err
+    assert f"format '{fmt}'" in err and why in err
     assert "mespot extract CORPUS NEW_STORE" in err
 
 
