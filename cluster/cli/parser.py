@@ -189,8 +189,9 @@ def _add_evaluate(sub: Subparsers) -> None:
     ev.add_argument(
         "--baseline-p",
         type=float,
-        default=0.5,
-        help="baseline threshold: mean + p * (max - mean) per video",
+        default=None,
+        help="baseline threshold: Moilanen's mean + p * (max - mean) per video (default: one "
+        "threshold per held-out subject, chosen on the other subjects' videos)",
     )
 
 

@@ -32,7 +32,12 @@ from cluster.store.store import Store
 from pipeline.core.curves import plot_roc, roc
 from pipeline.core.intervals import Spot
 from pipeline.core.metrics import Report, VideoResult, evaluate_kinds
-from pipeline.learn.baseline import feature_difference, moilanen_threshold
+from pipeline.learn.baseline import (
+    ScoredVideo,
+    best_threshold,
+    feature_difference,
+    moilanen_threshold,
+)
 
 #: Kinds of movement spotted and scored, in report order (then pipeline.core.metrics.OVERALL).
 KINDS = ("micro", "macro")
@@ -72,6 +77,37 @@ def baseline_predictions(store: Store) -> pa.Table:
     return window_predictions(used, scores, paths.BASELINE_ID, "none")
 
 
+def baseline_intervals(
+    base: pa.Table, videos: pa.Table, truth: dict, baseline_p: float | None
+) -> tuple[pa.Table, dict[str, float]]:
+    """The baseline's spotted intervals: with ``baseline_p``, Moilanen's per-video
+    threshold; by default, for each held-out subject one threshold chosen on the other
+    subjects' videos (pipeline.learn.baseline.best_threshold), as the LSTM's folds learn
+    theirs. Returns the intervals and the threshold of each subject (empty with
+    ``baseline_p``)."""
+    if baseline_p is not None:
+        return spot_table(base, videos, lambda s: moilanen_threshold(s, baseline_p)), {}
+    keys = ["dataset", "subject", "video"]
+    df = base.select([*keys, "start_frame", "end_frame", "score"]).to_pandas()
+    scored = {
+        key: ScoredVideo(
+            g["start_frame"].to_numpy(), g["end_frame"].to_numpy(), g["score"].to_numpy(),
+            truth.get(key, []),
+        )
+        for key, g in df.sort_values("start_frame").groupby(keys, sort=True)
+    }  # fmt: skip
+    parts, chosen = [], {}
+    for person in sorted({(d, s) for d, s, _ in scored}):
+        train = [v for (d, s, _), v in scored.items() if (d, s) != person]
+        mine = pc.and_(
+            pc.equal(base.column("dataset"), person[0]), pc.equal(base.column("subject"), person[1])
+        )
+        thr = best_threshold(train) if train else float("inf")
+        chosen[person[1]] = thr
+        parts.append(spot_table(base.filter(mine), videos, thr))
+    return pa.concat_tables(parts) if parts else spot_table(base, videos, float("inf")), chosen
+
+
 def video_results(
     intervals: pa.Table, videos: pa.Table, truth: dict, keep: set, kind: str = "micro"
 ) -> list[VideoResult]:
@@ -100,7 +136,7 @@ def evaluate_store(
     model_id: str | None = None,
     *,
     threshold: float = 0.5,
-    baseline_p: float = 0.5,
+    baseline_p: float | None = None,
     label_kinds: tuple[str, ...] = ("micro",),
 ) -> Evaluation:
     """Spot and score the LSTM's held-out predictions and the baseline; write the report."""
@@ -117,17 +153,13 @@ def evaluate_store(
     base = baseline_predictions(store)
     base = base.filter(pc.is_in(base.column("subject"), pa.array(sorted({k[1] for k in keep}))))
     write_model_rows(store, paths.PREDICTIONS, paths.BASELINE_ID, base)
+    base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
     methods = {
-        f"LSTM ({model_id})": (preds, threshold, model_id),
-        "baseline (feature difference)": (
-            base,
-            lambda s: moilanen_threshold(s, baseline_p),
-            paths.BASELINE_ID,
-        ),
+        f"LSTM ({model_id})": (preds, spot_table(preds, videos, threshold), model_id),
+        "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
     }
     reports, aucs, curves = {}, {}, {}
-    for name, (p, thr, mid) in methods.items():
-        intervals = spot_table(p, videos, thr)
+    for name, (p, intervals, mid) in methods.items():
         write_model_rows(store, paths.INTERVALS, mid, intervals)
         spotted = [k for k in KINDS if k == "micro" or p.column("macro_score").null_count == 0]
         reports[name] = evaluate_kinds(
@@ -141,8 +173,15 @@ def evaluate_store(
         aucs[name] = auc
         curves[name] = (fpr, tpr, auc)
     setting = (
-        f"LSTM threshold {threshold}; baseline threshold mean + {baseline_p} x (max - mean) per "
-        f"video; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
+        f"LSTM threshold {threshold}; baseline threshold "
+        + (
+            f"mean + {baseline_p} x (max - mean) per video"
+            if baseline_p is not None
+            else "chosen per held-out subject on the other subjects ("
+            + ", ".join(f"{s}: {t:.3g}" for s, t in base_thresholds.items())
+            + ")"
+        )
+        + f"; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
         "(macro)."
     )
     ev = Evaluation(model_id, reports, aucs, {})
@@ -152,15 +191,16 @@ def evaluate_store(
 
 
 def report_folder(
-    model_id: str, threshold: float, baseline_p: float, kinds: tuple[str, ...]
+    model_id: str, threshold: float, baseline_p: float | None, kinds: tuple[str, ...]
 ) -> str:
     """Where an evaluation's report goes: ``<model id>`` with the default settings, else
     ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+threshold-0.3``), so that
     evaluations of one model with other settings keep their own reports."""
     name = model_id
-    for key, value, default in (("threshold", threshold, 0.5), ("baseline_p", baseline_p, 0.5)):
-        if value != default:
-            name += f"+{key}-{value:g}"
+    if threshold != 0.5:
+        name += f"+threshold-{threshold:g}"
+    if baseline_p is not None:
+        name += f"+baseline_p-{baseline_p:g}"
     if tuple(kinds) != ("micro",):
         name += "+kinds-" + "-".join(kinds)
     return name
