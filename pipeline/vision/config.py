@@ -28,7 +28,7 @@ PAPER_REGIONS = ("eyebrows", "mouth_left", "mouth_right")
 KNOWN_REGIONS = ("eyebrows", "left_eyebrow", "right_eyebrow", *BROW_HALVES_REGIONS)
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
-STABILISE = ("nose", "none")
+STABILISE = ("nose", "similarity", "none")
 #: Written into every store's feature_config.json. Older stores are refused
 #: (cluster.store.parquet.OLD_FORMATS says why each one is).
 FEATURES_FORMAT = "mespot-features/4"
@@ -75,10 +75,12 @@ class FeatureConfig:
     # (pipeline.vision.hoof.cell_means): noise cancels in a mean of vectors, so sub-pixel
     # movements of part of a region stand out. 0 = none (the paper's HOOF alone).
     cells: int = 3
-    # Head-motion compensation: "nose" subtracts, per timestep, the median flow of the nose
-    # ridge (rigid with the skull) from every region's flow, so a head that sways or drifts
-    # shows as no motion; "none" keeps the raw flow (the paper).
-    stabilise: str = "nose"
+    # Head-motion compensation (pipeline.vision.stabilise): "nose" subtracts, per timestep,
+    # the median flow of the nose ridge (rigid with the skull), which removes a drift;
+    # "similarity" subtracts a similarity motion fitted robustly to the whole field, which
+    # also removes a turn in the image plane or a scale change; "none" keeps the raw flow
+    # (the paper).
+    stabilise: str = "similarity"
     # JPEG frames can be decoded at 1/2, 1/4 or 1/8 size (faster); 1 = full size.
     decode_reduce: int = 1
 

@@ -33,6 +33,7 @@ from pipeline.vision.face import FaceModel, NoFace, locate_window_face
 from pipeline.vision.flow import make_flow
 from pipeline.vision.frames import FrameError, open_frames
 from pipeline.vision.hoof import cell_means, hoof_batch
+from pipeline.vision.stabilise import subtract_median, subtract_similarity
 from schemas import WINDOW_FEATURES, conform
 
 STAGES = ("decode", "detect", "warp", "flow", "hoof")
@@ -146,8 +147,10 @@ class WindowExtractor:
             if not np.allclose(scale, 1.0, rtol=1e-6):
                 flows *= scale[:, None, None, None].astype(flows.dtype)
             ref = face.reference_slice()
-            if ref is not None:  # the head's own motion, per timestep: (T, 1, 1, 2)
-                flows -= np.median(flows[:, ref[0], ref[1]], axis=(1, 2), keepdims=True)
+            if cfg.stabilise == "similarity":  # the head's own motion (pipeline.vision.stabilise)
+                flows = subtract_similarity(flows)
+            elif ref is not None:
+                flows = subtract_median(flows, *ref)
         hists = np.zeros((t, r, cfg.n_bins), np.float32)
         mags = np.zeros((t, r), np.float32)
         cells = np.zeros((t, r, cfg.cells, cfg.cells, 2), np.float32) if cfg.cells else None
