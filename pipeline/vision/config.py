@@ -80,7 +80,7 @@ class FeatureConfig:
     # "similarity" subtracts a similarity motion fitted robustly to the whole field, which
     # also removes a turn in the image plane or a scale change; "none" keeps the raw flow
     # (the paper).
-    stabilise: str = "similarity"
+    stabilise: str = "nose"
     # JPEG frames can be decoded at 1/2, 1/4 or 1/8 size (faster); 1 = full size.
     decode_reduce: int = 1
 
