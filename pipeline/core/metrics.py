@@ -322,13 +322,13 @@ def evaluate_kinds(by_kind: Mapping[str, Sequence[VideoResult]]) -> dict[str, Re
     against that kind's ground truth only) and, with several kinds, :data:`OVERALL`, MEGC's
     overall score: per video, the kinds' TP, FP and FN summed; its footage is the union of
     every kind's spots (a frame spotted as both counts once)."""
-    reports = {kind: evaluate(videos) for kind, videos in by_kind.items()}
+    rows = {kind: [Row.of_video(v) for v in videos] for kind, videos in by_kind.items()}
+    reports = {kind: _pooled(kind_rows) for kind, kind_rows in rows.items()}
     if len(by_kind) < 2:
         return reports
     merged: dict[tuple[str, str, str], tuple[Row, list[Spot]]] = {}
-    for videos in by_kind.values():
-        for v in videos:
-            row = Row.of_video(v)
+    for kind, videos in by_kind.items():
+        for v, row in zip(videos, rows[kind], strict=True):
             key = (v.dataset, v.subject, v.video)
             if key not in merged:
                 merged[key] = (Row(v.dataset, v.subject, videos=1, frames=v.n_frames), [])

@@ -22,8 +22,10 @@ GRID_STEP = 6
 
 
 def subtract_median(flows: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-    """``flows`` (T, H, W, 2) less each timestep's median flow inside ``[rows, cols]``."""
-    return flows - np.median(flows[:, rows, cols], axis=(1, 2), keepdims=True)
+    """Subtract from ``flows`` (T, H, W, 2), in place, each timestep's median flow inside
+    ``[rows, cols]``; returns ``flows``."""
+    flows -= np.median(flows[:, rows, cols], axis=(1, 2), keepdims=True)
+    return flows
 
 
 def fit_similarity(flow: np.ndarray, step: int = GRID_STEP) -> np.ndarray:
@@ -42,11 +44,6 @@ def fit_similarity(flow: np.ndarray, step: int = GRID_STEP) -> np.ndarray:
     return np.eye(2, 3) if matrix is None else matrix
 
 
-def similarity_field(flow: np.ndarray, step: int = GRID_STEP) -> np.ndarray:
-    """The (H, W, 2) flow of the similarity motion fitted robustly to ``flow`` (H, W, 2)."""
-    return _fields(np.stack([fit_similarity(flow, step)]), *flow.shape[:2])[0].astype(flow.dtype)
-
-
 def _fields(matrices: np.ndarray, h: int, w: int) -> np.ndarray:
     """(T, H, W, 2) flows of (T, 2, 3) affine matrices: ``M @ (x, y, 1) - (x, y)``."""
     gx = np.arange(w, dtype=np.float32)[None, None, :]
@@ -58,7 +55,9 @@ def _fields(matrices: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def subtract_similarity(flows: np.ndarray, step: int = GRID_STEP) -> np.ndarray:
-    """``flows`` (T, H, W, 2) less each timestep's fitted similarity motion."""
+    """Subtract from ``flows`` (T, H, W, 2), in place, each timestep's fitted similarity
+    motion; returns ``flows``."""
     _, h, w, _ = flows.shape
     matrices = np.stack([fit_similarity(f, step) for f in flows])
-    return flows - _fields(matrices, h, w).astype(flows.dtype)
+    flows -= _fields(matrices, h, w)
+    return flows

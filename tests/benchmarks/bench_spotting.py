@@ -189,7 +189,9 @@ def main() -> None:
         spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
     )
     truths = {"micro": truth, "macro": ground_truth(store, ("macro",))}
-    kinds = kind_reports(rows, scores, macro, videos, truths, args.threshold)
+    kinds = kind_reports(
+        rows, scores, macro, read_table(store, paths.VIDEOS), truths, args.threshold
+    )
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{args.eval}.png", f"{args.eval} windows")
     plot_sweep(sweep, work / f"recall_footage-{args.eval}.png")
@@ -224,30 +226,20 @@ def trained_scores(work: Path, store_dir: Path, data, train, test, args):
 
 
 def kind_reports(rows, micro, macro, videos, truths, threshold) -> dict:
-    """Micro, macro (runs of windows, pipeline.core.spotting.merge_detections) and MEGC's
-    overall, both rules, at ``threshold``; micro only for a model without a macro class."""
-    from bench_rates import spot_videos
+    """Micro, macro and MEGC's overall, both rules, at ``threshold``, spotted and judged as
+    ``mespot evaluate`` does (cluster.run.spot.spot_table, cluster.run.evaluate); micro only
+    for a model without a macro class."""
+    from cluster.run.evaluate import video_results
+    from cluster.run.spot import spot_table
+    from cluster.store.parquet import window_predictions
+    from pipeline.core.metrics import evaluate_kinds
 
-    from pipeline.core.metrics import VideoResult, evaluate_kinds
-    from pipeline.core.spotting import merge_detections
-
-    spotted = {"micro": spot_videos(rows, micro, threshold)}
-    if macro is not None:
-        cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
-        keys = np.asarray([str(k) for k in zip(*cols, strict=True)])
-        starts, ends = (rows.column(c).to_numpy() for c in ("start_frame", "end_frame"))
-        spotted["macro"] = {
-            k: merge_detections(starts[mine], ends[mine], macro[mine], threshold)
-            for k in spotted["micro"]
-            for mine in [keys == str(k)]
-        }
-    results = {
-        kind: [
-            VideoResult(*k, videos[k]["n_frames"], videos[k]["fps"], s, truths[kind].get(k, []))
-            for k, s in by_video.items()
-        ]
-        for kind, by_video in spotted.items()
-    }
+    preds = window_predictions(rows, micro, "bench", "none", macro)
+    intervals = spot_table(preds, videos, threshold)
+    cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+    keep = set(zip(*cols, strict=True))
+    kinds = ("micro",) if macro is None else ("micro", "macro")
+    results = {k: video_results(intervals, videos, truths[k], keep, k) for k in kinds}
     reports = evaluate_kinds(results)
     return {
         kind: {"footage": rep.footage_fraction} | {r: c.to_dict() for r, c in rep.counts.items()}
