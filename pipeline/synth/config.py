@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.core import configs
 from pipeline.synth.actions import ACTIONS, MICRO_PX
-from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS
+from pipeline.synth.renderer import HELD_OUT_PHOTOS, MORE_PHOTOS, PHOTOS
 
 FIRST_SUBJECT = 6  # SAMM's subject ids start at 006
 #: ``mespot synth --realistic``, the corpus of the held-out spotting benchmark: micro-
@@ -60,8 +60,9 @@ class SynthConfig:
             "seed": (0, 2**63 - 1),
             "jpeg_quality": (1, 100),
         }
-        if unknown := [p for p in self.photos if p not in PHOTOS + HELD_OUT_PHOTOS]:
-            raise ValueError(f"SynthConfig.photos: unknown {unknown}: {PHOTOS + HELD_OUT_PHOTOS}")
+        known = PHOTOS + MORE_PHOTOS + HELD_OUT_PHOTOS
+        if unknown := [p for p in self.photos if p not in known]:
+            raise ValueError(f"SynthConfig.photos: unknown {unknown}: {known}")
         if self.crf is not None and (isinstance(self.crf, bool) or not 0 <= self.crf <= 51):
             raise ValueError(f"SynthConfig.crf must be None or in [0, 51], got {self.crf!r}")
         for name, (lo, hi) in ints.items():

@@ -27,6 +27,18 @@ PHOTOS = (
 #: Faces no default corpus uses: a synthetic held-out set of people never trained or tuned on
 #: (``SynthConfig.photos``; see pipeline/assets/SOURCES.md).
 HELD_OUT_PHOTOS = ("heldout-multi_face.jpg", "heldout-2008_002506.jpg")
+#: More faces for training corpora (``SynthConfig.photos``): five of them small in their photos
+#: (73-105 px), so that a model also sees the blurred texture of a face upscaled from few pixels.
+MORE_PHOTOS = (
+    "45-m7-di-ph.jpg",
+    "dlib-2008_001009-a.jpg",
+    "dlib-2008_001009-b.jpg",
+    "dlib-2008_001322-a.jpg",
+    "dlib-2008_001322-b.jpg",
+    "dlib-2008_001322-c.jpg",
+    "dlib-2009_004587-a.jpg",
+    "dlib-2009_004587-b.jpg",
+)
 FACE_HEIGHT = 0.55  # face box height / frame height
 BACKGROUND = 128  # mid grey around the pasted photo
 

@@ -42,20 +42,33 @@ THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 def corpora(args):
     """The training corpus and the one scored: ``--eval heldout`` (the fixed held-out set),
-    ``--eval dev`` (the training faces, another seed) or ``--eval unseen`` (trained on three
-    of the four default photos, scored on the fourth: a face the model has not seen, as the
-    held-out ones are, without touching them). Choices are made on dev sets only."""
+    ``--eval dev`` (the training faces, another seed) or ``--eval unseen`` (faces left out of
+    training: a face the model has not seen, as the held-out ones are, without touching
+    them). Choices are made on dev sets only. ``--train-photos all`` trains on every training
+    photo (PHOTOS and MORE_PHOTOS), ``few`` on the four default ones."""
     from pipeline.synth.config import REALISTIC, SynthConfig
-    from pipeline.synth.renderer import HELD_OUT_PHOTOS, PHOTOS
+    from pipeline.synth.renderer import HELD_OUT_PHOTOS, MORE_PHOTOS, PHOTOS
 
-    base = SynthConfig(subjects=8, videos=2, seconds=30.0, fps=100.0, seed=0, **REALISTIC)
+    photos = PHOTOS + MORE_PHOTOS if args.train_photos == "all" else PHOTOS
+    tag = "" if args.train_photos == "few" else f"-{args.train_photos}"
+    base = SynthConfig(subjects=args.train_subjects, videos=2, seconds=30.0, fps=100.0, seed=0,
+                       photos=photos, **REALISTIC)  # fmt: skip
+    if args.train_subjects != 8:
+        tag += f"-{args.train_subjects}"
     if args.eval == "dev":
-        return {"train": base, "dev": replace(base, subjects=6, seed=7)}
-    if args.eval == "unseen":
-        three = replace(base, photos=PHOTOS[:3])
-        return {"train3": three, "unseen": replace(base, subjects=6, seed=7, photos=PHOTOS[3:])}
+        return {f"train{tag}": base, "dev": replace(base, subjects=6, seed=7, photos=PHOTOS)}
+    if args.eval == "unseen":  # the fourth default photo and two small faces, left out
+        few = args.train_photos == "few"
+        rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)
+        scored = replace(base, subjects=6, seed=7, photos=UNSEEN)
+        return {f"trainu{tag}": replace(base, photos=rest), "unseen": scored}
     held = replace(base, subjects=6, seed=101, photos=HELD_OUT_PHOTOS)
-    return {"train": base, "heldout": held}
+    return {f"train{tag}": base, "heldout": held}
+
+
+#: The faces ``--eval unseen`` leaves out of training and scores: the fourth default photo
+#: and two faces small in their photos.
+UNSEEN = ("astronaut.jpg", "dlib-2008_001322-b.jpg", "dlib-2009_004587-b.jpg")
 
 
 def feature_config(args):
@@ -96,19 +109,27 @@ def build(work: Path, args) -> Path:
     return store_dir
 
 
-def events_by_video(work: Path) -> dict:
+def events_by_video(work: Path, names) -> dict:
     """(dataset, subject, video) -> that video's synthetic events (0-based frames)."""
     from pipeline.synth.generate import SynthManifest
 
     out = defaultdict(list)
-    for name in ("train", "dev", "heldout", "train3", "unseen"):
-        if not (work / f"corpus-{name}").exists():
-            continue
+    for name in names:
         m = SynthManifest.load(work / f"corpus-{name}")
         for e in m.events:
             subject = e.video.split("_")[0]
             out[(name, subject, e.video)].append(e)
     return out
+
+
+AMPLITUDE_BINS = (0.5, 1.0, 1.5, 2.0)
+
+
+def amplitude_bin(px: float) -> str:
+    """The bin of a movement's peak displacement in the rendered frame's pixels."""
+    lo = max((b for b in (0.0, *AMPLITUDE_BINS) if px >= b), default=0.0)
+    hi = next((b for b in AMPLITUDE_BINS if b > lo), None)
+    return f"{lo:.1f}-{hi:.1f} px" if hi else f">= {lo:.1f} px"
 
 
 def judge(spots, videos, truth, events, threshold) -> dict:
@@ -124,6 +145,7 @@ def judge(spots, videos, truth, events, threshold) -> dict:
     out = {"threshold": threshold, "footage": report.footage_fraction}
     out |= {rule: c.to_dict() for rule, c in report.counts.items()}
     per_au, per_subject, on = defaultdict(Counter), defaultdict(Counter), Counter()
+    per_amplitude = defaultdict(Counter)
     covers = RULES["coverage"].accepts
     for key, found in spots.items():
         spans = [(e, Interval(e.onset - 1, e.offset - 1)) for e in events[key]]  # 0-based
@@ -133,6 +155,7 @@ def judge(spots, videos, truth, events, threshold) -> dict:
                 hit = any(covers(s, iv) for s in found)
                 per_au[e.action_units][hit] += 1
                 per_subject[key[1]][hit] += 1
+                per_amplitude[amplitude_bin(e.amplitude_px)][hit] += 1
         for s in found:
             if not any(covers(s, iv) for iv in micro):
                 hits = {e.kind for e, iv in spans if s.intersection(iv)}
@@ -143,6 +166,7 @@ def judge(spots, videos, truth, events, threshold) -> dict:
 
     out["per_au"] = {k: rate(c) for k, c in sorted(per_au.items())}
     out["per_subject"] = {k: rate(c) for k, c in sorted(per_subject.items())}
+    out["per_amplitude"] = {k: rate(c) for k, c in sorted(per_amplitude.items())}
     out["unmatched_spots_on"] = dict(on)
     return out
 
@@ -157,6 +181,8 @@ def main() -> None:
     p.add_argument("--features", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0, help="the model's seed")
     p.add_argument("--classes", type=int, default=3, help="3: none/micro/macro; 2: the paper")
+    p.add_argument("--train-photos", choices=("few", "all"), default="few")
+    p.add_argument("--train-subjects", type=int, default=8)
     args = p.parse_args()
     work = Path(args.workdir)
     store_dir = build(work, args)
@@ -175,15 +201,15 @@ def main() -> None:
     store = Store.open(str(store_dir))
     data = load_dataset(store, with_magnitude=True)
     dataset = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
-    trained_on = "train3" if args.eval == "unseen" else "train"
-    train, test = (dataset == trained_on) & (data.y >= 0), dataset == args.eval
+    trained_on, scored = corpora(args)
+    train, test = (dataset == trained_on) & (data.y >= 0), dataset == scored
     (scores, macro), model_id = trained_scores(work, store_dir, data, train, test, args)
     rows = data.table.filter(test)
     videos = {
         (v["dataset"], v["subject"], v["video"]): v
         for v in read_table(store, paths.VIDEOS).to_pylist()
     }
-    truth, events = ground_truth(store, ("micro",)), events_by_video(work)
+    truth, events = ground_truth(store, ("micro",)), events_by_video(work, (trained_on, scored))
     sweep = [judge(spot_videos(rows, scores, th), videos, truth, events, th) for th in THRESHOLDS]
     main_run = judge(
         spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
@@ -193,8 +219,9 @@ def main() -> None:
         rows, scores, macro, read_table(store, paths.VIDEOS), truths, args.threshold
     )
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
-    plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{args.eval}.png", f"{args.eval} windows")
-    plot_sweep(sweep, work / f"recall_footage-{args.eval}.png")
+    label = f"{scored}-{trained_on}-s{args.seed}"
+    plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{label}.png", f"{scored} windows")
+    plot_sweep(sweep, work / f"recall_footage-{label}.png")
     out = {
         "model": model_id,
         "features": feature_config(args).to_dict(),
@@ -203,7 +230,7 @@ def main() -> None:
         "kinds": kinds,
         "sweep": sweep,
     }
-    (work / f"spotting-{args.eval}.json").write_text(json.dumps(out, indent=1))
+    (work / f"spotting-{label}.json").write_text(json.dumps(out, indent=1))
     print_report(out)
 
 
@@ -215,7 +242,7 @@ def trained_scores(work: Path, store_dir: Path, data, train, test, args):
     cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes)
     model = SpotterModel.build(data.layout, cfg)
     fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
-    cache = store_dir / f"scores-{args.eval}-{model.model_id}-{fingerprint[:12]}.npy"
+    cache = store_dir / f"scores-{test.sum()}-{model.model_id}-{fingerprint[:12]}.npy"
     if not cache.exists():
         t = time.perf_counter()
         model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])
@@ -273,7 +300,8 @@ def print_report(out: dict) -> None:
             f"| {rule} | {c['tp']} | {c['fp']} | {c['fn']} | {c['recall']:.3f} | "
             f"{c['precision']:.3f} | {c['f1']:.3f} | {at['footage']:.3f} |"
         )
-    for title, table in (("AU", at["per_au"]), ("subject", at["per_subject"])):
+    tables = ("AU", at["per_au"]), ("subject", at["per_subject"])
+    for title, table in (*tables, ("amplitude", at.get("per_amplitude", {}))):
         print(f"\n| {title} | found | recall |\n|---|---|---|")
         for k, r in table.items():
             print(f"| {k} | {r['found']} / {r['of']} | {r['found'] / max(r['of'], 1):.2f} |")

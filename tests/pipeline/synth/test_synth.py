@@ -407,3 +407,17 @@ def test_held_out_photos_are_used_only_when_named():
     assert face.photo == HELD_OUT_PHOTOS[0] and face.landmarks.shape == (68, 2)
     with pytest.raises(ValueError, match="photos: unknown"):
         SynthConfig(photos=("nobody.jpg",))
+
+
+def test_more_photos_each_give_a_centred_face_of_the_frame_height():
+    from pipeline.synth.renderer import FACE_HEIGHT, HELD_OUT_PHOTOS, MORE_PHOTOS
+
+    assert not set(MORE_PHOTOS) & set(PHOTOS + HELD_OUT_PHOTOS)
+    cfg = SynthConfig(photos=MORE_PHOTOS)
+    for i, name in enumerate(MORE_PHOTOS):
+        face = base_face(i, 320, 240, cfg.faces)
+        assert face.photo == name
+        top, bottom = face.landmarks[:, 1].min(), face.landmarks[:, 1].max()
+        # brows to chin span most of the face box, which is FACE_HEIGHT of the frame
+        assert 0.6 * FACE_HEIGHT * 240 < bottom - top < 1.2 * FACE_HEIGHT * 240, name
+        assert abs(face.landmarks[:, 0].mean() - 160) < 20, name
