@@ -140,6 +140,8 @@ def cmd_train(args) -> int:
         with_magnitude=not args.no_magnitude,
         seed=args.seed,
         classes=args.classes,
+        units=args.units,
+        dropout=args.dropout,
     )
     summary = train_loso(
         Store.open(args.store),

@@ -11,6 +11,7 @@ import os
 from cluster.run.demo_config import DemoConfig
 from cluster.run.extract import CHUNK_WINDOWS, DATASETS
 from pipeline.core.configs import parse_size
+from pipeline.learn.lstm import ModelConfig
 from pipeline.vision.config import FLOW_METHODS
 
 Subparsers = argparse._SubParsersAction
@@ -155,6 +156,19 @@ def _add_train(sub: Subparsers) -> None:
         default=3,
         help="3 (default): none / micro / macro, macro-expressions spotted as their own kind; "
         "2: none / micro, as in the paper",
+    )
+    t.add_argument(
+        "--units",
+        type=int,
+        default=ModelConfig.units,
+        help=f"LSTM units per layer (default {ModelConfig.units}; the paper's: 12)",
+    )
+    t.add_argument(
+        "--dropout",
+        type=float,
+        default=ModelConfig.dropout,
+        help=f"share of each LSTM layer's inputs dropped in training (default "
+        f"{ModelConfig.dropout}; the paper's: 0)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--executor", choices=("ray", "local"), default="ray")

@@ -49,14 +49,14 @@ def corpora(args):
     from pipeline.synth.config import REALISTIC, SynthConfig
     from pipeline.synth.renderer import HELD_OUT_PHOTOS, MORE_PHOTOS, PHOTOS
 
-    photos = PHOTOS + MORE_PHOTOS if args.train_photos == "all" else PHOTOS
+    photos = PHOTOS + MORE_PHOTOS if args.train_photos == "all" else ()  # (): PHOTOS
     tag = "" if args.train_photos == "few" else f"-{args.train_photos}"
     base = SynthConfig(subjects=args.train_subjects, videos=2, seconds=30.0, fps=100.0, seed=0,
                        photos=photos, **REALISTIC)  # fmt: skip
     if args.train_subjects != 8:
         tag += f"-{args.train_subjects}"
     if args.eval == "dev":
-        return {f"train{tag}": base, "dev": replace(base, subjects=6, seed=7, photos=PHOTOS)}
+        return {f"train{tag}": base, "dev": replace(base, subjects=6, seed=7, photos=())}
     if args.eval == "unseen":  # the fourth default photo and two small faces, left out
         few = args.train_photos == "few"
         rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -211,7 +212,7 @@ def toy_problem(n: int, positive_rate: float, seed: int):
 def trained():
     limit_threads(1)  # before TensorFlow starts; tests run on one thread like a fold does
     x, y = toy_problem(600, 0.3, seed=0)
-    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=3))
+    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=3, dropout=0.0))
     history = model.fit(x, y)
     return model, history
 
@@ -294,7 +295,8 @@ def test_fit_refuses_unlabelled_windows_and_warns_on_one_class():
 def test_model_config_round_trip_and_validation():
     cfg = ModelConfig(units=8, class_weight="none", with_magnitude=False)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    for bad in ({"units": 0}, {"learning_rate": 0.0}, {"class_weight": "auto"}, {"seed": -1}):
+    bads = ({"units": 0}, {"learning_rate": 0.0}, {"class_weight": "auto"}, {"seed": -1})
+    for bad in (*bads, {"dropout": 1.0}, {"dropout": -0.1}):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
@@ -311,7 +313,7 @@ def test_a_three_class_model_tells_a_short_bump_from_a_long_one():
     y = rng.choice(3, size=900, p=[0.6, 0.2, 0.2]).astype(np.int8)
     x[y == 1, 4:7, 2] += 0.6
     x[y == 2, 3:, 5] += 0.6
-    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=1, classes=3))
+    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=1, classes=3, dropout=0.0))
     model.fit(x[:600], y[:600])
     assert model.training["n_macro"] == int((y[:600] == 2).sum())
     probs = model.predict_classes(x[600:])
@@ -338,6 +340,40 @@ def test_a_model_saved_before_the_macro_class_loads_as_two_classes():
     assert ModelConfig.from_dict(ModelConfig().to_dict()).classes == 3
     with pytest.raises(ValueError, match="classes"):
         ModelConfig(classes=4)
+
+
+def test_a_model_saved_before_dropout_loads_without_it():
+    old = ModelConfig(dropout=0.0).to_dict()
+    del old["dropout"]
+    assert ModelConfig.from_dict(old) == ModelConfig(dropout=0.0)
+    assert ModelConfig.from_dict(ModelConfig().to_dict()).dropout == ModelConfig().dropout > 0
+
+
+def test_a_model_saved_before_dropout_keeps_its_id_and_loads(tmp_path):
+    model = SpotterModel.build(TOY, ModelConfig(dropout=0.0, epochs=1))
+    model.save(tmp_path)
+    info = json.loads((tmp_path / "model.json").read_text())
+    del info["config"]["dropout"]  # what model.json held before
+    (tmp_path / "model.json").write_text(json.dumps(info))
+    loaded = SpotterModel.load(tmp_path)
+    assert loaded.model_id == model.model_id and loaded.config.dropout == 0.0
+    with_dropout = SpotterModel.build(TOY, ModelConfig(dropout=0.3, epochs=1))
+    assert with_dropout.model_id != model.model_id
+
+
+def test_dropout_acts_in_training_only():
+    x = np.random.default_rng(0).random((4, T_TOY, F_TOY), dtype=np.float32)
+    model = SpotterModel.build(TOY, ModelConfig(dropout=0.5, seed=2))
+    net = model.keras_model
+    train_a, train_b = (np.asarray(net(x, training=True)) for _ in range(2))
+    assert not np.allclose(train_a, train_b)  # a different half of the inputs each call
+    np.testing.assert_array_equal(model.predict_classes(x), model.predict_classes(x))
+    np.testing.assert_allclose(model.predict_classes(x), np.asarray(net(x, training=False)),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    plain = SpotterModel.build(TOY, ModelConfig(dropout=0.0, seed=2))
+    np.testing.assert_allclose(  # same seed, same weights: dropout changes nothing at inference
+        plain.predict_classes(x), model.predict_classes(x), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_limit_threads_is_safe_to_call_again():
