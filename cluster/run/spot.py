@@ -110,7 +110,7 @@ def spot_new_videos(
     """Score every window of ``features`` with ``model``; write predictions and intervals."""
     table = read_table(features, paths.FEATURES)
     layout = FeatureLayout.from_table(
-        table, read_feature_config(features), model.layout.with_magnitude
+        table, read_feature_config(features), model.layout.with_magnitude, model.layout.cell_norm
     )
     model_id = run_model_id(model)
     model.layout.check(

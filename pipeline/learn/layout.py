@@ -28,6 +28,14 @@ from pipeline.vision.config import FeatureConfig
 #: Cell flows enter the LSTM as this many times their pixels: a micro-movement moves a
 #: cell 0.05-0.5 px per timestep, which this brings to the HOOF bins' order of size.
 CELL_SCALE = 4.0
+#: How cell flows are scaled before the LSTM (FeatureLayout.cell_norm): "none", by
+#: CELL_SCALE only; "video", each video's cell flows by CELL_NOISE over their median
+#: absolute value. Most windows of a recording hold no movement, so that median is the
+#: video's flow noise (its camera, lighting, face size and texture), and a movement enters
+#: the LSTM as a multiple of it: a face the model never saw then looks like the ones it did.
+CELL_NORMS = ("none", "video")
+CELL_NOISE = 0.1
+_CELL_FLOOR = 1e-3  # a median below this (a flawlessly still synthetic video) is not divided by
 
 
 class LayoutMismatch(ValueError):
@@ -46,8 +54,11 @@ class FeatureLayout:
     config_id: str
     step_s: float  # seconds per timestep (features of older mespots, counted in frames, lack it)
     n_cells: int = 0  # cells per side of each region's cell-flow grid (0: none)
+    cell_norm: str = "none"  # CELL_NORMS; layouts saved before it had "none"
 
     def __post_init__(self) -> None:
+        if self.cell_norm not in CELL_NORMS:
+            raise ValueError(f"cell_norm must be one of {CELL_NORMS}, got {self.cell_norm!r}")
         if min(self.n_timesteps, self.n_regions, self.n_bins) < 1:
             raise ValueError(f"layout sizes must be >= 1: {self}")
         if len(self.regions) != self.n_regions:
@@ -63,6 +74,7 @@ class FeatureLayout:
         mag = " + magnitude" if self.with_magnitude else ""
         if self.n_cells:
             mag += f" + {self.n_cells}x{self.n_cells} cell flow"
+            mag += " (scaled per video)" if self.cell_norm == "video" else ""
         return (
             f"T={self.n_timesteps} x {self.step_s * 1000:g} ms x {self.n_features} features "
             f"({self.n_regions} regions {','.join(self.regions)} x {self.n_bins} bins{mag}, "
@@ -100,9 +112,14 @@ class FeatureLayout:
 
     @classmethod
     def from_table(
-        cls, table: pa.Table, feature_config: FeatureConfig, with_magnitude: bool
+        cls,
+        table: pa.Table,
+        feature_config: FeatureConfig,
+        with_magnitude: bool,
+        cell_norm: str = "video",
     ) -> FeatureLayout:
-        """The layout of a ``window_features`` table written with ``feature_config``.
+        """The layout of a ``window_features`` table written with ``feature_config``; like
+        ``with_magnitude``, ``cell_norm`` is the model's choice (a model's layout has it).
 
         T, regions and bins come from the table and must be the same in every row (they are
         for every frame rate under one config), and must agree with the config.
@@ -136,8 +153,31 @@ class FeatureLayout:
             with_magnitude=with_magnitude,
             config_id=config_id,
             step_s=float(feature_config.flow_step_s),
+            cell_norm=cell_norm if sizes["n_cells"] else "none",
             **sizes,
         )
+
+
+def video_index(table: pa.Table) -> np.ndarray:
+    """(N,) int: which video each row belongs to (by dataset, subject and video)."""
+    if table.num_rows == 0:
+        return np.zeros(0, np.int64)
+    cols = [pc.cast(table.column(c), pa.string()) for c in ("dataset", "subject", "video")]
+    keys = pc.binary_join_element_wise(*cols, "\x1f").to_numpy(zero_copy_only=False)
+    return np.unique(keys, return_inverse=True)[1].reshape(-1)
+
+
+def scale_per_video(cells: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    """``cells`` (N, T, C) with each video's rows (``videos``, (N,) int) multiplied by
+    CELL_NOISE / their median absolute value (see CELL_NORMS). All of a video's windows
+    must be given together: the scale is the whole video's."""
+    out = np.array(cells, dtype=np.float32)
+    for v in np.unique(videos):
+        rows = videos == v
+        median = float(np.median(np.abs(out[rows])))
+        if median > _CELL_FLOOR:
+            out[rows] *= CELL_NOISE / median
+    return out
 
 
 def face_rows(table: pa.Table, layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,7 +227,8 @@ def window_arrays(
     Returns X float32 (N, T, n_features), y int8 (N,) (1 / 0, -1 where the label is null)
     and rows int64 (N,), the indices of those windows in ``table``. Magnitudes enter as
     ``log1p(pixels)``: they span orders of magnitude (noise ~0.01 px, a head turn ~10 px)
-    while the histograms lie in [0, 1].
+    while the histograms lie in [0, 1]. Cell flows are scaled as ``layout.cell_norm``
+    says; with "video", ``table`` must hold every window of each of its videos.
     """
     hoof, mag, rows = face_rows(table, layout)
     n, t = len(rows), layout.n_timesteps
@@ -197,7 +238,10 @@ def window_arrays(
     if layout.n_cells:
         size = t * layout.n_regions * layout.n_cells**2 * 2
         sub = table.column("cell_flow").take(pa.array(rows))
-        parts.append(CELL_SCALE * _fixed_lists(sub, size, "cell_flow").reshape(n, t, -1))
+        cells = CELL_SCALE * _fixed_lists(sub, size, "cell_flow").reshape(n, t, -1)
+        if layout.cell_norm == "video":
+            cells = scale_per_video(cells, video_index(table.take(pa.array(rows))))
+        parts.append(cells)
     x = np.concatenate(parts, axis=2).astype(np.float32, copy=False)
     label = table.column("label").take(pa.array(rows))
     y = pc.fill_null(pc.cast(label, pa.int8()), -1).to_numpy(zero_copy_only=False)

@@ -41,6 +41,7 @@ _STEPS_PER_EXECUTION = 32
 #: ModelConfig settings added after models were first saved, and the value a model saved
 #: before them has.
 _ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0}
+_ADDED_LAYOUT: dict[str, Any] = {"cell_norm": "none"}  # the same for FeatureLayout fields
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ class SpotterModel:
         # A setting at the value it had before it existed is left out, so that models saved
         # before it keep their ids (and still load).
         config = {k: v for k, v in config.items() if _ADDED_SETTINGS.get(k, ...) != v}
-        recipe = json.dumps({"config": config, "layout": self.layout.to_dict()}, sort_keys=True)
+        layout = {k: v for k, v in self.layout.to_dict().items() if _ADDED_LAYOUT.get(k, ...) != v}
+        recipe = json.dumps({"config": config, "layout": layout}, sort_keys=True)
         return _digest(recipe.encode(), self.training.get("data_fingerprint", "").encode())
 
     @classmethod
@@ -291,7 +293,9 @@ class SpotterModel:
         self, table: pa.Table, feature_config: FeatureConfig
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``window_arrays`` of a table after checking its layout against the model's."""
-        layout = FeatureLayout.from_table(table, feature_config, self.layout.with_magnitude)
+        layout = FeatureLayout.from_table(
+            table, feature_config, self.layout.with_magnitude, self.layout.cell_norm
+        )
         self.layout.check(layout, where=f"model {self.model_id}")
         return window_arrays(table, layout)
 

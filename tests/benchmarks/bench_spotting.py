@@ -242,7 +242,8 @@ def trained_scores(work: Path, store_dir: Path, data, train, test, args):
     cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes)
     model = SpotterModel.build(data.layout, cfg)
     fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
-    cache = store_dir / f"scores-{test.sum()}-{model.model_id}-{fingerprint[:12]}.npy"
+    scored = hashlib.sha256(data.X[test].tobytes()).hexdigest()[:8]  # dev and held out differ
+    cache = store_dir / f"scores-{scored}-{model.model_id}-{fingerprint[:12]}.npy"
     if not cache.exists():
         t = time.perf_counter()
         model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.learn.layout import CELL_SCALE, FeatureLayout, LayoutMismatch, window_arrays
+from pipeline.learn.layout import (
+    CELL_NOISE,
+    CELL_SCALE,
+    FeatureLayout,
+    LayoutMismatch,
+    window_arrays,
+)
 from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
@@ -162,7 +169,7 @@ def test_window_arrays_put_each_cell_flow_after_the_magnitudes():
         np.zeros((2, 3, 2, 4)), np.ones((2, 3, 2)), [True, False], config_id=cfg.config_id,
         cells=cells,
     )  # fmt: skip
-    lay = FeatureLayout.from_table(tab, cfg, with_magnitude=True)
+    lay = FeatureLayout.from_table(tab, cfg, with_magnitude=True, cell_norm="none")
     assert lay.n_cells == 2 and lay.n_features == 2 * (4 + 1 + 8)
     assert "2x2 cell flow" in lay.describe()
     x, y, _ = window_arrays(tab, lay)
@@ -174,6 +181,44 @@ def test_window_arrays_put_each_cell_flow_after_the_magnitudes():
         lay.check(layout())
     with pytest.raises(LayoutMismatch, match="n_cells"):
         window_arrays(features_table(np.zeros((1, 3, 2, 4)), np.ones((1, 3, 2)), [True]), lay)
+
+
+def test_cell_flows_scaled_per_video_to_their_noise():
+    # Three videos of 20 windows: A's cells jitter by +-0.05 px with a 0.5 px movement in
+    # window 7; B is A four times larger (a bigger, sharper face); C is perfectly still.
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((20, 3, 2, 2, 2, 2)) < 0.5, -0.05, 0.05).astype(np.float32)
+    a[7, 1, 0, 1, 1] = (0.5, 0.0)
+    cells = np.concatenate([a, 4 * a, np.zeros_like(a)])
+    cfg = FeatureConfig(regions=REGIONS, n_bins=4, cells=2, flow_step_s=0.5 / 3)
+    tab = features_table(
+        np.zeros((60, 3, 2, 4)), np.ones((60, 3, 2)), [False] * 60, config_id=cfg.config_id,
+        cells=cells,
+    )  # fmt: skip
+    tab = tab.set_column(
+        tab.schema.get_field_index("video"), "video", pa.array(["A"] * 20 + ["B"] * 20 + ["C"] * 20)
+    )
+    lay = FeatureLayout.from_table(tab, cfg, with_magnitude=True)  # a new model's default
+    assert lay.cell_norm == "video" and "scaled per video" in lay.describe()
+    x, _, _ = window_arrays(tab, lay)
+    got = x[:, :, 10:]
+    np.testing.assert_allclose(got[20:40], got[:20], rtol=1e-6)  # the face's scale is gone
+    np.testing.assert_allclose(np.median(np.abs(got[:20])), CELL_NOISE, rtol=1e-6)
+    assert got[:20].max() == pytest.approx(10 * CELL_NOISE)  # the movement: 10x the noise
+    assert not got[40:].any()  # nothing to divide a still video by
+    plain, _, _ = window_arrays(tab, replace(lay, cell_norm="none"))
+    np.testing.assert_allclose(plain[20:40, :, 10:], 4 * plain[:20, :, 10:], rtol=1e-6)
+    # A layout without cells has nothing to scale; one from before cell_norm had none.
+    assert FeatureLayout.from_table(
+        features_table(np.zeros((1, 3, 2, 4)), np.ones((1, 3, 2)), [False]), FC, True
+    ).cell_norm == "none"  # fmt: skip
+    old = lay.to_dict()
+    del old["cell_norm"]
+    assert FeatureLayout.from_dict(old) == replace(lay, cell_norm="none")
+    with pytest.raises(ValueError, match="cell_norm"):
+        replace(lay, cell_norm="frame")
 
 
 def test_window_arrays_of_chunked_tables_and_wrong_layouts():
@@ -354,6 +399,7 @@ def test_a_model_saved_before_dropout_keeps_its_id_and_loads(tmp_path):
     model.save(tmp_path)
     info = json.loads((tmp_path / "model.json").read_text())
     del info["config"]["dropout"]  # what model.json held before
+    del info["layout"]["cell_norm"]
     (tmp_path / "model.json").write_text(json.dumps(info))
     loaded = SpotterModel.load(tmp_path)
     assert loaded.model_id == model.model_id and loaded.config.dropout == 0.0
