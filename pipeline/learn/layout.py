@@ -172,8 +172,11 @@ def scale_per_video(cells: np.ndarray, videos: np.ndarray) -> np.ndarray:
     CELL_NOISE / their median absolute value (see CELL_NORMS). All of a video's windows
     must be given together: the scale is the whole video's."""
     out = np.array(cells, dtype=np.float32)
-    for v in np.unique(videos):
-        rows = videos == v
+    if not len(out):
+        return out
+    order = np.argsort(videos, kind="stable")  # each video's rows once, not a mask per video
+    starts = np.flatnonzero(np.diff(videos[order], prepend=-1))
+    for rows in np.split(order, starts[1:]):
         median = float(np.median(np.abs(out[rows])))
         if median > _CELL_FLOOR:
             out[rows] *= CELL_NOISE / median
