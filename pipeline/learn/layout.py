@@ -243,7 +243,8 @@ def window_arrays(
         sub = table.column("cell_flow").take(pa.array(rows))
         cells = CELL_SCALE * _fixed_lists(sub, size, "cell_flow").reshape(n, t, -1)
         if layout.cell_norm == "video":
-            cells = scale_per_video(cells, video_index(table.take(pa.array(rows))))
+            keys = table.select(["dataset", "subject", "video"]).take(pa.array(rows))
+            cells = scale_per_video(cells, video_index(keys))
         parts.append(cells)
     x = np.concatenate(parts, axis=2).astype(np.float32, copy=False)
     label = table.column("label").take(pa.array(rows))

@@ -138,6 +138,11 @@ def _seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _without_added(d: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """``d`` less the ``added`` settings that hold the value they had before they existed."""
+    return {k: v for k, v in d.items() if k not in added or added[k] != v}
+
+
 def _digest(*blobs: bytes) -> str:
     h = hashlib.sha256()
     for blob in blobs:
@@ -169,12 +174,15 @@ class SpotterModel:
 
     @property
     def model_id(self) -> str:
-        config = self.config.to_dict()
         # A setting at the value it had before it existed is left out, so that models saved
         # before it keep their ids (and still load).
-        config = {k: v for k, v in config.items() if _ADDED_SETTINGS.get(k, ...) != v}
-        layout = {k: v for k, v in self.layout.to_dict().items() if _ADDED_LAYOUT.get(k, ...) != v}
-        recipe = json.dumps({"config": config, "layout": layout}, sort_keys=True)
+        recipe = json.dumps(
+            {
+                "config": _without_added(self.config.to_dict(), _ADDED_SETTINGS),
+                "layout": _without_added(self.layout.to_dict(), _ADDED_LAYOUT),
+            },
+            sort_keys=True,
+        )
         return _digest(recipe.encode(), self.training.get("data_fingerprint", "").encode())
 
     @classmethod
