@@ -163,12 +163,14 @@ def cmd_spot(args) -> int:
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
-    _, intervals = spot_new_videos(model, Store.open(args.input), out, args.threshold)
+    threshold = model.threshold if args.threshold is None else args.threshold
+    _, intervals = spot_new_videos(model, Store.open(args.input), out, threshold)
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
+    whose = " (the model's own)" if args.threshold is None and model.spotting else ""
     print(
-        f"model {run_model_id(model)}: {intervals.num_rows} intervals spotted"
-        f"{f' ({counts})' if counts else ''} -> "
+        f"model {run_model_id(model)}, threshold {threshold:.3g}{whose}: "
+        f"{intervals.num_rows} intervals spotted{f' ({counts})' if counts else ''} -> "
         f"{out.path(paths.model_table(paths.INTERVALS, run_model_id(model)))}"
     )
     return 0

@@ -192,14 +192,26 @@ def _add_spot(sub: Subparsers) -> None:
     sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
     sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
     sp.add_argument("store", help="store to write predictions and intervals to")
-    sp.add_argument("--threshold", type=float, default=0.5)
+    sp.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="micro score to spot at (default: the model's own, chosen by `mespot train` on "
+        "its folds; 0.5 for a model without one)",
+    )
 
 
 def _add_evaluate(sub: Subparsers) -> None:
     ev = sub.add_parser("evaluate", help="spot LOSO scores and the baseline; write the report")
     ev.add_argument("store")
     ev.add_argument("--model-id", help="default: the store's only trained model")
-    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="LSTM threshold for every subject (default: one per held-out subject, chosen on "
+        "the other subjects' held-out scores)",
+    )
     ev.add_argument(
         "--baseline-p",
         type=float,

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.spot import spot_table
+from cluster.run.spot import chosen_intervals, spot_table
 from cluster.run.training_data import ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import trained_model_id
@@ -32,12 +32,7 @@ from cluster.store.store import Store
 from pipeline.core.curves import plot_roc, roc
 from pipeline.core.intervals import Spot
 from pipeline.core.metrics import Report, VideoResult, evaluate_kinds
-from pipeline.learn.baseline import (
-    ScoredVideo,
-    best_threshold,
-    feature_difference,
-    moilanen_threshold,
-)
+from pipeline.learn.baseline import feature_difference, moilanen_threshold
 
 #: Kinds of movement spotted and scored, in report order (then pipeline.core.metrics.OVERALL).
 KINDS = ("micro", "macro")
@@ -82,30 +77,11 @@ def baseline_intervals(
 ) -> tuple[pa.Table, dict[str, float]]:
     """The baseline's spotted intervals: with ``baseline_p``, Moilanen's per-video
     threshold; by default, for each held-out subject one threshold chosen on the other
-    subjects' videos (pipeline.learn.baseline.best_threshold), as the LSTM's folds learn
-    theirs. Returns the intervals and the threshold of each subject (empty with
-    ``baseline_p``)."""
+    subjects' videos (cluster.run.spot.chosen_intervals), as the LSTM's are. Returns the
+    intervals and the threshold of each subject (empty with ``baseline_p``)."""
     if baseline_p is not None:
         return spot_table(base, videos, lambda s: moilanen_threshold(s, baseline_p)), {}
-    keys = ["dataset", "subject", "video"]
-    df = base.select([*keys, "start_frame", "end_frame", "score"]).to_pandas()
-    scored = {
-        key: ScoredVideo(
-            g["start_frame"].to_numpy(), g["end_frame"].to_numpy(), g["score"].to_numpy(),
-            truth.get(key, []),
-        )
-        for key, g in df.sort_values("start_frame").groupby(keys, sort=True)
-    }  # fmt: skip
-    parts, chosen = [], {}
-    for person in sorted({(d, s) for d, s, _ in scored}):
-        train = [v for (d, s, _), v in scored.items() if (d, s) != person]
-        mine = pc.and_(
-            pc.equal(base.column("dataset"), person[0]), pc.equal(base.column("subject"), person[1])
-        )
-        thr = best_threshold(train) if train else float("inf")
-        chosen[person[1]] = thr
-        parts.append(spot_table(base.filter(mine), videos, thr))
-    return pa.concat_tables(parts) if parts else spot_table(base, videos, float("inf")), chosen
+    return chosen_intervals(base, videos, truth)
 
 
 def video_results(
@@ -135,11 +111,15 @@ def evaluate_store(
     store: Store,
     model_id: str | None = None,
     *,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     baseline_p: float | None = None,
     label_kinds: tuple[str, ...] = ("micro",),
 ) -> Evaluation:
-    """Spot and score the LSTM's held-out predictions and the baseline; write the report."""
+    """Spot and score the LSTM's held-out predictions and the baseline; write the report.
+
+    ``threshold`` None: each held-out subject is spotted at the threshold that is best on
+    the other subjects' held-out scores (as ``mespot train`` chooses the final model's on
+    all of them); a number: that threshold for every subject."""
     store.check_writable()  # intervals and the report go here: fail before any work
     model_id = model_id or trained_model_id(store)
     preds = read_model_rows(store, paths.PREDICTIONS, model_id)
@@ -154,8 +134,12 @@ def evaluate_store(
     base = base.filter(pc.is_in(base.column("subject"), pa.array(sorted({k[1] for k in keep}))))
     write_model_rows(store, paths.PREDICTIONS, paths.BASELINE_ID, base)
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
+    if threshold is None:
+        lstm_intervals, lstm_thresholds = chosen_intervals(preds, videos, truths["micro"])
+    else:
+        lstm_intervals, lstm_thresholds = spot_table(preds, videos, threshold), {}
     methods = {
-        f"LSTM ({model_id})": (preds, spot_table(preds, videos, threshold), model_id),
+        f"LSTM ({model_id})": (preds, lstm_intervals, model_id),
         "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
     }
     reports, aucs, curves = {}, {}, {}
@@ -173,13 +157,11 @@ def evaluate_store(
         aucs[name] = auc
         curves[name] = (fpr, tpr, auc)
     setting = (
-        f"LSTM threshold {threshold}; baseline threshold "
+        f"LSTM threshold {_thresholds(threshold, lstm_thresholds)}; baseline threshold "
         + (
             f"mean + {baseline_p} x (max - mean) per video"
             if baseline_p is not None
-            else "chosen per held-out subject on the other subjects ("
-            + ", ".join(f"{s}: {t:.3g}" for s, t in base_thresholds.items())
-            + ")"
+            else _thresholds(None, base_thresholds)
         )
         + f"; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
         "(macro)."
@@ -190,14 +172,21 @@ def evaluate_store(
     return ev
 
 
+def _thresholds(fixed: float | None, chosen: dict[str, float]) -> str:
+    if fixed is not None:
+        return f"{fixed:g}"
+    each = ", ".join(f"{s}: {t:.3g}" for s, t in chosen.items())
+    return f"chosen per held-out subject on the other subjects ({each})"
+
+
 def report_folder(
-    model_id: str, threshold: float, baseline_p: float | None, kinds: tuple[str, ...]
+    model_id: str, threshold: float | None, baseline_p: float | None, kinds: tuple[str, ...]
 ) -> str:
     """Where an evaluation's report goes: ``<model id>`` with the default settings, else
     ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+threshold-0.3``), so that
     evaluations of one model with other settings keep their own reports."""
     name = model_id
-    if threshold != 0.5:
+    if threshold is not None:
         name += f"+threshold-{threshold:g}"
     if baseline_p is not None:
         name += f"+baseline_p-{baseline_p:g}"

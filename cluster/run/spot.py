@@ -22,6 +22,7 @@ from cluster.store.parquet import (
     write_model_rows,
 )
 from pipeline.core.spotting import merge_detections, spot_intervals
+from pipeline.core.thresholds import ScoredVideo, best_threshold, pooled_counts
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.learn.lstm import SpotterModel
 from schemas import SPOTTED_INTERVALS, conform
@@ -102,6 +103,74 @@ def spot_table(
                 }
             )
     return conform(rows, SPOTTED_INTERVALS)
+
+
+#: Candidate thresholds tried when one is chosen on training videos (quantiles of scores).
+THRESHOLD_CANDIDATES = 100
+
+
+def scored_videos(predictions: pa.Table, truth: dict) -> dict[tuple, ScoredVideo]:
+    """Each video's windows in order, their micro scores and its ground truth (``truth``:
+    (dataset, subject, video) -> intervals), from a ``window_predictions`` table."""
+    keys = ["dataset", "subject", "video"]
+    df = predictions.select([*keys, "start_frame", "end_frame", "score"]).to_pandas()
+    return {
+        key: ScoredVideo(
+            g["start_frame"].to_numpy(), g["end_frame"].to_numpy(),
+            g["score"].to_numpy(np.float64), truth.get(key, []),
+        )
+        for key, g in df.sort_values("start_frame").groupby(keys, sort=True)
+    }  # fmt: skip
+
+
+def chosen_threshold(predictions: pa.Table, truth: dict) -> dict | None:
+    """The micro threshold with the best pooled F1 (coverage rule, greedy NMS) on the
+    out-of-fold ``predictions`` of the videos with ground truth (labelled windows), as
+    ``{"threshold", "f1", "videos", "subjects", "movements", "chosen_on"}``; None when
+    those videos hold no micro-movement or none is found at any threshold (nothing to
+    choose by).
+    """
+    labelled = predictions.filter(pc.is_valid(predictions.column("label")))
+    scored = scored_videos(labelled, truth)
+    videos = list(scored.values())
+    movements = sum(len(v.truth) for v in videos)
+    if not movements:
+        return None
+    thr = round(best_threshold(videos, THRESHOLD_CANDIDATES), 6)
+    f1 = pooled_counts(videos, thr).f1
+    if f1 == 0:
+        return None
+    return {
+        "threshold": thr,
+        "f1": round(f1, 4),
+        "videos": len(videos),
+        "subjects": len({key[:2] for key in scored}),
+        "movements": movements,
+        "chosen_on": "out-of-fold micro scores of the training subjects (best pooled "
+        "coverage-rule F1 under greedy NMS)",
+    }
+
+
+def chosen_intervals(
+    predictions: pa.Table, videos: pa.Table, truth: dict
+) -> tuple[pa.Table, dict[str, float]]:
+    """Held-out scores spotted with, for each subject, the one threshold that is best
+    (pooled coverage-rule F1) on the other subjects' videos: no subject's own labels
+    choose its threshold. Returns the intervals and each subject's threshold."""
+    scored = scored_videos(predictions, truth)
+    parts, chosen = [], {}
+    for person in sorted({(d, s) for d, s, _ in scored}):
+        others = [v for (d, s, _), v in scored.items() if (d, s) != person]
+        mine = pc.and_(
+            pc.equal(predictions.column("dataset"), person[0]),
+            pc.equal(predictions.column("subject"), person[1]),
+        )
+        thr = best_threshold(others, THRESHOLD_CANDIDATES) if others else float("inf")
+        chosen[person[1]] = thr
+        parts.append(spot_table(predictions.filter(mine), videos, thr))
+    if not parts:
+        return spot_table(predictions, videos, float("inf")), chosen
+    return pa.concat_tables(parts), chosen
 
 
 def spot_new_videos(

@@ -15,6 +15,10 @@ The run's model id (``lstm-<hash of config, layout and data>``) names the run's 
 and its held-out predictions; each saved model records its own id in ``model.json``
 (its recipe plus ``<run id>:<fold>``), which ``mespot spot`` puts on its predictions.
 
+The model trained on every subject spots at its own threshold: the one with the best
+micro F1 on the folds' held-out scores (cluster.run.spot.chosen_threshold), saved in its
+``model.json`` ("spotting") once the folds are done.
+
 Writes to the store::
 
     models/<model_id>/fold=<subject>/{model.keras,model.json}   one model per fold
@@ -35,15 +39,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cluster.run.executors import TaskOptions, make_executor, require_shared
-from cluster.run.training_data import Dataset, load_dataset
+from cluster.run.spot import chosen_threshold
+from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
-from cluster.store.models import pack_model, unpack_model
+from cluster.store.models import pack_model, record_spotting, unpack_model
 from cluster.store.parquet import window_predictions, write_model_rows
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import Verdict
 from pipeline.learn.layout import FeatureLayout
-from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
+from pipeline.learn.lstm import DEFAULT_THRESHOLD, ModelConfig, SpotterModel, limit_threads
 from schemas import WINDOW_PREDICTIONS, conform
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ class TrainSummary:
     verdicts: int | None = None  # verdicts read (None: trained without them)
     verdict_positives: int = 0  # windows labelled positive by verdicts
     verdict_negatives: int = 0  # windows labelled negative (hard negatives) by verdicts
+    spotting: dict | None = None  # the threshold chosen on the folds (cluster.run.spot)
 
     def lines(self) -> list[str]:
         out = [
@@ -98,6 +104,18 @@ class TrainSummary:
             out.append(
                 f"  labels from {self.verdicts} verdicts: {self.verdict_positives} positive and "
                 f"{self.verdict_negatives} negative windows of videos without ground truth"
+            )
+        if self.spotting:
+            sp = self.spotting
+            out.append(
+                f"  spotting threshold {sp['threshold']:.3g}, chosen on the folds' held-out "
+                f"scores ({sp['videos']} videos, micro F1 {sp['f1']:.3f} there), saved "
+                "with the model"
+            )
+        elif not self.failed:
+            out.append(
+                "  no spotting threshold chosen (the folds found no micro-movement at any "
+                f"threshold): the model spots at {DEFAULT_THRESHOLD}"
             )
         out += [f"  fold {s} failed: {why}" for s, why in self.failed.items()]
         return out
@@ -164,6 +182,9 @@ def train_loso(
     )
     predictions = predictions_table(data, scores, summary.model_id)
     write_model_rows(store, paths.PREDICTIONS, summary.model_id, predictions)
+    summary.spotting = chosen_threshold(predictions, ground_truth(store, ("micro",)))
+    if summary.spotting and "all" not in summary.failed:
+        record_spotting(store, summary.model_id, summary.spotting)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 

@@ -8,6 +8,7 @@ its partition in ``predictions`` and ``intervals`` (cluster.store.paths).
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import tempfile
 from pathlib import Path
@@ -88,6 +89,16 @@ def unpack_model(archive: bytes, store: Store, *parts: str) -> None:
         for member in tar.getmembers():
             data = tar.extractfile(member).read()
             store.put_atomic(data, *parts, member.name)
+
+
+def record_spotting(store: Store, model_id: str, spotting: dict) -> str:
+    """Add ``spotting`` (e.g. the threshold chosen on the folds) to the ``model.json`` of
+    ``model_id``'s model trained on every subject; returns the file's path. It is not part
+    of the model's id, so the model loads as before, now with its own threshold."""
+    parts = [*paths.model_folder(model_id, None), "model.json"]
+    info = json.loads(store.read_text(*parts))
+    info["spotting"] = spotting
+    return store.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", *parts)
 
 
 def load_model(uri: str) -> SpotterModel:

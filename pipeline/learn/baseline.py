@@ -6,7 +6,7 @@ micro-expression goes neutral -> peak -> neutral inside the window, so the centr
 from its ends, while stillness (no difference) and slow or long movements (the ends
 change as much as the centre) do not. A per-video threshold then keeps the peaks
 (:func:`moilanen_threshold`), or, fairer against a trained model, one threshold chosen on
-the training subjects (:func:`best_threshold`).
+the training subjects (pipeline.core.thresholds.best_threshold).
 
 Adaptation to our features: we compare motion histograms of timesteps, not appearance
 features of frames. Timestep t of a window holds the HOOF of the flow between two sampled
@@ -27,15 +27,9 @@ running sum sees it where per-timestep flow does not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 
-from pipeline.core.intervals import Interval
-from pipeline.core.metrics import Counts, match
-from pipeline.core.spotting import spot_intervals
 from pipeline.learn.layout import FeatureLayout, face_rows
 
 EPS = 1e-12
@@ -85,37 +79,3 @@ def moilanen_threshold(scores: np.ndarray, p: float = 0.5) -> float:
         raise ValueError(f"p must be in [0, 1], got {p}")
     mean = float(scores.mean())
     return mean + p * (float(scores.max()) - mean)
-
-
-@dataclass(frozen=True)
-class ScoredVideo:
-    """One video's windows (frames, inclusive), their scores and its ground truth."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    scores: np.ndarray
-    truth: list[Interval]
-
-
-def best_threshold(videos: Sequence[ScoredVideo], n_candidates: int = 40) -> float:
-    """The one threshold that gives the best pooled F1 (coverage rule) on ``videos`` when
-    their windows are spotted by greedy NMS: a threshold learnt on training subjects, for a
-    fair comparison with the LSTM, whose 0.5 is a probability learnt on them too.
-
-    Candidates are ``n_candidates`` quantiles (50% to 99.9%) of all the videos' scores;
-    ties go to the higher threshold (fewer spots). ValueError without any window.
-    """
-    pooled = np.concatenate([np.asarray(v.scores, np.float64) for v in videos] or [[]])
-    if pooled.size == 0:
-        raise ValueError("no windows to choose a threshold on")
-    candidates = np.unique(np.quantile(pooled, np.linspace(0.5, 0.999, n_candidates)))
-    best, best_f1 = float(candidates[-1]), -1.0
-    for thr in candidates[::-1]:  # high to low: a tie keeps the higher one
-        total = Counts()
-        for v in videos:
-            total = total + match(
-                spot_intervals(v.starts, v.ends, v.scores, thr), v.truth, "coverage"
-            )
-        if total.f1 > best_f1:
-            best, best_f1 = float(thr), total.f1
-    return best

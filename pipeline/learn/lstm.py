@@ -32,6 +32,9 @@ from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays
 from pipeline.vision.config import FeatureConfig
 
 CLASS_WEIGHTS = ("balanced", "none")
+#: The spotting threshold of a model that has none of its own (saved before models learnt
+#: theirs, or trained outside ``mespot train``).
+DEFAULT_THRESHOLD = 0.5
 _PREDICT_BATCH = 4096
 # Batches run per call into the compiled training step: the LSTM is so small that Python
 # and dispatch overhead dominate a step; 32 cuts fit time by ~40% with identical results.
@@ -166,11 +169,21 @@ class SpotterModel:
         layout: FeatureLayout,
         config: ModelConfig,
         training: dict[str, Any] | None = None,
+        spotting: dict[str, Any] | None = None,
     ) -> None:
         self.keras_model = keras_model
         self.layout = layout
         self.config = config
         self.training: dict[str, Any] = dict(training or {})
+        # How to spot with it, learnt after training (not part of its id): "threshold",
+        # chosen by ``mespot train`` on the out-of-fold scores of its training subjects.
+        self.spotting: dict[str, Any] = dict(spotting or {})
+
+    @property
+    def threshold(self) -> float:
+        """The micro score at which this model spots: its own, chosen on its training
+        subjects' out-of-fold scores, or DEFAULT_THRESHOLD for a model without one."""
+        return float(self.spotting.get("threshold", DEFAULT_THRESHOLD))
 
     @property
     def model_id(self) -> str:
@@ -318,6 +331,8 @@ class SpotterModel:
             "layout": self.layout.to_dict(),
             "training": self.training,
         }
+        if self.spotting:
+            info["spotting"] = self.spotting
         (directory / "model.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
     @classmethod
@@ -330,7 +345,7 @@ class SpotterModel:
         layout = FeatureLayout.from_dict(info["layout"], source=f"{where} layout")
         config = ModelConfig.from_dict(info["config"], source=f"{where} config")
         net = keras.models.load_model(directory / "model.keras")
-        model = cls(net, layout, config, info.get("training"))
+        model = cls(net, layout, config, info.get("training"), info.get("spotting"))
         if model.model_id != info["model_id"]:
             raise ValueError(
                 f"{directory}: model.json says id {info['model_id']}, "

@@ -106,7 +106,8 @@ def test_evaluate_with_other_settings_keeps_its_own_report(trained, capsys):
     other = store / "reports" / f"{model_id}+threshold-0.3" / "report.json"
     assert other.exists() and plain["model_id"] == model_id
     assert "LSTM threshold 0.3;" in (other.parent / "report.md").read_text()
-    assert "LSTM threshold 0.5;" in (store / "reports" / model_id / "report.md").read_text()
+    plain_md = (store / "reports" / model_id / "report.md").read_text()
+    assert "LSTM threshold chosen per held-out subject on the other subjects (" in plain_md
     # The refinement was measured, lowered F1 and was removed: the flag is refused.
     with pytest.raises(SystemExit):
         main(["evaluate", str(store), "--refine"])
@@ -117,7 +118,7 @@ def test_spot_names_its_intervals_with_the_id_train_printed(trained, tmp_path, c
     store, model_id = trained
     out = tmp_path / "out"
     assert main(["spot", str(store / "models" / model_id / "all"), str(store), str(out)]) == 0
-    assert capsys.readouterr().out.startswith(f"model {model_id}: ")
+    assert capsys.readouterr().out.startswith(f"model {model_id}, threshold ")
     assert [p.name for p in (out / "intervals").iterdir()] == [f"model={model_id}"]
     fold = store / "models" / model_id / "fold=006"
     assert main(["spot", str(fold), str(store), str(out)]) == 0

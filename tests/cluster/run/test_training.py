@@ -45,6 +45,25 @@ def test_loso_writes_a_model_per_fold_and_held_out_predictions(trained):
     assert preds.column("fold").to_pylist() == preds.column("subject").to_pylist()
 
 
+def test_the_final_model_spots_at_its_own_threshold(trained, tmp_path, capsys):
+    from cluster.store import Store
+    from cluster.store.models import load_model, record_spotting
+
+    store, model_id = trained
+    model = load_model(str(store / "models" / model_id / "all"))
+    # The tiny corpus holds no micro-movement: nothing to choose a threshold by.
+    assert model.spotting == {} and model.threshold == 0.5
+    # A threshold recorded after training (as `mespot train` does once the folds are
+    # back) loads with the model and leaves its id alone.
+    record_spotting(Store.open(str(store)), model_id, {"threshold": 0.7})
+    again = load_model(str(store / "models" / model_id / "all"))
+    assert again.threshold == 0.7 and again.model_id == model.model_id
+    assert main(["spot", str(store / "models" / model_id / "all"), str(store), str(tmp_path)]) == 0
+    assert f"model {model_id}, threshold 0.7 (the model's own): " in capsys.readouterr().out
+    fold = load_model(str(store / "models" / model_id / "fold=006"))
+    assert fold.spotting == {} and fold.threshold == 0.5
+
+
 def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
     store, model_id = trained
     assert main(["evaluate", str(store)]) == 0
@@ -83,7 +102,14 @@ def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_p
     validate_table(spots, SPOTTED_INTERVALS)
     # threshold 0: every window is a detection; NMS keeps non-overlapping ones.
     assert spots.num_rows >= 1 and set(spots.column("video").to_pylist()) == {"session1"}
-    assert "intervals spotted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "threshold 0: " in printed and "intervals spotted" in printed
+    # Without --threshold, the model's own.
+    from cluster.store.models import load_model
+
+    own = load_model(str(model)).threshold
+    assert main(["spot", str(model), str(feats), str(tmp_path / "out2")]) == 0
+    assert f"threshold {own:.3g} (the model's own): " in capsys.readouterr().out
 
 
 def test_spot_refuses_features_of_another_layout(trained, tiny_corpus, tmp_path, capsys):

@@ -7,9 +7,8 @@ import pytest
 
 from pipeline.core.intervals import Interval
 from pipeline.core.spotting import spot_intervals
+from pipeline.core.thresholds import ScoredVideo, best_threshold
 from pipeline.learn.baseline import (
-    ScoredVideo,
-    best_threshold,
     chi_squared,
     difference_scores,
     feature_difference,

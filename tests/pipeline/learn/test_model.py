@@ -305,6 +305,12 @@ def test_save_load_round_trip_and_layout_refusal(trained, tmp_path):
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
     assert back.layout == model.layout and back.config == model.config
     assert back.model_id == model.model_id and back.training == model.training
+    # No spotting threshold learnt: 0.5. One learnt after the fit is saved, not in the id.
+    assert back.spotting == {} and back.threshold == 0.5
+    back.spotting = {"threshold": 0.83}
+    back.save(tmp_path / "m2")
+    again = SpotterModel.load(tmp_path / "m2")
+    assert again.threshold == 0.83 and again.model_id == model.model_id
     with pytest.raises(LayoutMismatch, match=r"expects T=10 .* features have T=15"):
         back.layout.check(layout(t=15), where=f"model {back.model_id}")
     with pytest.raises(LayoutMismatch, match=r"step_s 0.16.* != 0.02"):

@@ -1,0 +1,59 @@
+"""One spotting threshold learnt on training videos: the F1-best one under greedy NMS.
+
+A detector's scores are spotted at a threshold (pipeline.core.spotting). A probability's
+0.5 is not the best one: the LSTM is trained with balanced class weights, which lift the
+rare positive class's probabilities, and a handcrafted score has no natural scale at all.
+So the threshold is learnt where labels are known and the scores are honest: the
+out-of-fold scores of the training subjects (each scored by a model that never saw it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.core.intervals import Interval
+from pipeline.core.metrics import Counts, match
+from pipeline.core.spotting import spot_intervals
+
+
+@dataclass(frozen=True)
+class ScoredVideo:
+    """One video's windows (frames, inclusive), their scores and its ground truth."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    scores: np.ndarray
+    truth: list[Interval]
+
+
+def pooled_counts(videos: Sequence[ScoredVideo], threshold: float) -> Counts:
+    """Coverage-rule counts, pooled over ``videos``, of their windows spotted by greedy NMS
+    at ``threshold``."""
+    total = Counts()
+    for v in videos:
+        total = total + match(
+            spot_intervals(v.starts, v.ends, v.scores, threshold), v.truth, "coverage"
+        )
+    return total
+
+
+def best_threshold(videos: Sequence[ScoredVideo], n_candidates: int = 40) -> float:
+    """The one threshold that gives the best pooled F1 (coverage rule) on ``videos`` when
+    their windows are spotted by greedy NMS.
+
+    Candidates are ``n_candidates`` quantiles (50% to 99.9%) of all the videos' scores;
+    ties go to the higher threshold (fewer spots). ValueError without any window.
+    """
+    pooled = np.concatenate([np.asarray(v.scores, np.float64) for v in videos] or [[]])
+    if pooled.size == 0:
+        raise ValueError("no windows to choose a threshold on")
+    candidates = np.unique(np.quantile(pooled, np.linspace(0.5, 0.999, n_candidates)))
+    best, best_f1 = float(candidates[-1]), -1.0
+    for thr in candidates[::-1]:  # high to low: a tie keeps the higher one
+        f1 = pooled_counts(videos, float(thr)).f1
+        if f1 > best_f1:
+            best, best_f1 = float(thr), f1
+    return best
