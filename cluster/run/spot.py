@@ -105,10 +105,6 @@ def spot_table(
     return conform(rows, SPOTTED_INTERVALS)
 
 
-#: Candidate thresholds tried when one is chosen on training videos (quantiles of scores).
-THRESHOLD_CANDIDATES = 100
-
-
 def scored_videos(predictions: pa.Table, truth: dict) -> dict[tuple, ScoredVideo]:
     """Each video's windows in order, their micro scores and its ground truth (``truth``:
     (dataset, subject, video) -> intervals), from a ``window_predictions`` table."""
@@ -136,7 +132,7 @@ def chosen_threshold(predictions: pa.Table, truth: dict) -> dict | None:
     movements = sum(len(v.truth) for v in videos)
     if not movements:
         return None
-    thr = round(best_threshold(videos, THRESHOLD_CANDIDATES), 6)
+    thr = round(best_threshold(videos), 6)
     f1 = pooled_counts(videos, thr).f1
     if f1 == 0:
         return None
@@ -165,7 +161,7 @@ def chosen_intervals(
             pc.equal(predictions.column("dataset"), person[0]),
             pc.equal(predictions.column("subject"), person[1]),
         )
-        thr = best_threshold(others, THRESHOLD_CANDIDATES) if others else float("inf")
+        thr = best_threshold(others) if others else float("inf")
         chosen[person[1]] = thr
         parts.append(spot_table(predictions.filter(mine), videos, thr))
     if not parts:

@@ -40,7 +40,7 @@ def pooled_counts(videos: Sequence[ScoredVideo], threshold: float) -> Counts:
     return total
 
 
-def best_threshold(videos: Sequence[ScoredVideo], n_candidates: int = 40) -> float:
+def best_threshold(videos: Sequence[ScoredVideo], n_candidates: int = 100) -> float:
     """The one threshold that gives the best pooled F1 (coverage rule) on ``videos`` when
     their windows are spotted by greedy NMS.
 
