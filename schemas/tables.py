@@ -118,8 +118,12 @@ WINDOW_PREDICTIONS = _schema(
         pa.field("label", pa.bool_()),
         # Probability of a macro-expression; null for a model without a macro class.
         pa.field("macro_score", pa.float32()),
+        # Per timestep (T values), the probability that it lies inside a micro-movement
+        # (the extent head); null for a model without one.
+        pa.field("step_scores", pa.list_(pa.float32())),
     ],
-    "Per-window model scores (probability of a micro-movement, and of a macro-expression).",
+    "Per-window model scores (probability of a micro-movement, of a macro-expression, and "
+    "per timestep of lying inside a micro-movement).",
 )
 
 SPOTTED_INTERVALS = _schema(

@@ -142,6 +142,7 @@ def cmd_train(args) -> int:
         classes=args.classes,
         units=args.units,
         dropout=args.dropout,
+        extent=not args.no_extent,
     )
     summary = train_loso(
         Store.open(args.store),
@@ -157,14 +158,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_spot(args) -> int:
-    from cluster.run.spot import spot_new_videos
+    from cluster.run.spot import EXTENTS, spot_new_videos
     from cluster.store.models import load_model, run_model_id
 
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
     threshold = model.threshold if args.threshold is None else args.threshold
-    _, intervals = spot_new_videos(model, Store.open(args.input), out, threshold)
+    extents = None if args.window_spots else EXTENTS
+    _, intervals = spot_new_videos(model, Store.open(args.input), out, threshold, extents)
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
     whose = " (the model's own)" if args.threshold is None and model.spotting else ""
@@ -184,6 +186,7 @@ def cmd_evaluate(args) -> int:
         args.model_id,
         threshold=args.threshold,
         baseline_p=args.baseline_p,
+        window_spots=args.window_spots,
     )
     print("\n".join(ev.summary_lines()))
     print("\n".join(f"{k}: {v}" for k, v in ev.paths.items()))

@@ -170,6 +170,12 @@ def _add_train(sub: Subparsers) -> None:
         help=f"share of each LSTM layer's inputs dropped in training (default "
         f"{ModelConfig.dropout}; the paper's: 0)",
     )
+    t.add_argument(
+        "--no-extent",
+        action="store_true",
+        help="no extent head: micro spots stay window-long (default trains one, whose "
+        "timestep scores fit each spot to its movement's onset and offset)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--executor", choices=("ray", "local"), default="ray")
     t.add_argument(
@@ -199,6 +205,12 @@ def _add_spot(sub: Subparsers) -> None:
         help="micro score to spot at (default: the model's own, chosen by `mespot train` on "
         "its folds; 0.5 for a model without one)",
     )
+    sp.add_argument(
+        "--window-spots",
+        action="store_true",
+        help="keep micro spots window-long (default: fitted to the onsets and offsets the "
+        "model's extent head scores, where it has one)",
+    )
 
 
 def _add_evaluate(sub: Subparsers) -> None:
@@ -218,6 +230,12 @@ def _add_evaluate(sub: Subparsers) -> None:
         default=None,
         help="baseline threshold: Moilanen's mean + p * (max - mean) per video (default: one "
         "threshold per held-out subject, chosen on the other subjects' videos)",
+    )
+    ev.add_argument(
+        "--window-spots",
+        action="store_true",
+        help="keep micro spots window-long (default: fitted to the onsets and offsets the "
+        "model's extent head scores, where it has one)",
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.spot import chosen_intervals, spot_table
+from cluster.run.spot import EXTENTS, chosen_intervals, spot_table
 from cluster.run.training_data import ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import trained_model_id
@@ -114,12 +114,14 @@ def evaluate_store(
     threshold: float | None = None,
     baseline_p: float | None = None,
     label_kinds: tuple[str, ...] = ("micro",),
+    window_spots: bool = False,
 ) -> Evaluation:
     """Spot and score the LSTM's held-out predictions and the baseline; write the report.
 
     ``threshold`` None: each held-out subject is spotted at the threshold that is best on
     the other subjects' held-out scores (as ``mespot train`` chooses the final model's on
-    all of them); a number: that threshold for every subject."""
+    all of them); a number: that threshold for every subject. ``window_spots``: keep
+    window-long micro spots even where the model has an extent head."""
     store.check_writable()  # intervals and the report go here: fail before any work
     model_id = model_id or trained_model_id(store)
     preds = read_model_rows(store, paths.PREDICTIONS, model_id)
@@ -134,10 +136,11 @@ def evaluate_store(
     base = base.filter(pc.is_in(base.column("subject"), pa.array(sorted({k[1] for k in keep}))))
     write_model_rows(store, paths.PREDICTIONS, paths.BASELINE_ID, base)
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
+    rule = None if window_spots else EXTENTS
     if threshold is None:
-        lstm_intervals, lstm_thresholds = chosen_intervals(preds, videos, truths["micro"])
+        lstm_intervals, lstm_thresholds = chosen_intervals(preds, videos, truths["micro"], rule)
     else:
-        lstm_intervals, lstm_thresholds = spot_table(preds, videos, threshold), {}
+        lstm_intervals, lstm_thresholds = spot_table(preds, videos, threshold, extents=rule), {}
     methods = {
         f"LSTM ({model_id})": (preds, lstm_intervals, model_id),
         "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
@@ -164,12 +167,19 @@ def evaluate_store(
             else _thresholds(None, base_thresholds)
         )
         + f"; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
-        "(macro)."
+        f"(macro); LSTM micro spots: {_spot_extent(preds, window_spots)}."
     )
     ev = Evaluation(model_id, reports, aucs, {})
-    folder = report_folder(model_id, threshold, baseline_p, label_kinds)
+    folder = report_folder(model_id, threshold, baseline_p, label_kinds, window_spots)
     ev.paths = _write_report(store, ev, setting, curves, folder)
     return ev
+
+
+def _spot_extent(preds: pa.Table, window_spots: bool) -> str:
+    steps = preds.column("step_scores") if "step_scores" in preds.column_names else None
+    if window_spots or steps is None or steps.null_count == preds.num_rows:
+        return "window-long"
+    return "fitted to the extent head's onsets and offsets"
 
 
 def _thresholds(fixed: float | None, chosen: dict[str, float]) -> str:
@@ -180,7 +190,11 @@ def _thresholds(fixed: float | None, chosen: dict[str, float]) -> str:
 
 
 def report_folder(
-    model_id: str, threshold: float | None, baseline_p: float | None, kinds: tuple[str, ...]
+    model_id: str,
+    threshold: float | None,
+    baseline_p: float | None,
+    kinds: tuple[str, ...],
+    window_spots: bool = False,
 ) -> str:
     """Where an evaluation's report goes: ``<model id>`` with the default settings, else
     ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+threshold-0.3``), so that
@@ -192,6 +206,8 @@ def report_folder(
         name += f"+baseline_p-{baseline_p:g}"
     if tuple(kinds) != ("micro",):
         name += "+kinds-" + "-".join(kinds)
+    if window_spots:
+        name += "+window-spots"
     return name
 
 

@@ -21,6 +21,8 @@ from cluster.store.parquet import (
     window_predictions,
     write_model_rows,
 )
+from pipeline.core.extents import ExtentRule, fit_extents, frame_profile
+from pipeline.core.intervals import Spot
 from pipeline.core.spotting import merge_detections, spot_intervals
 from pipeline.core.thresholds import ScoredVideo, best_threshold, pooled_counts
 from pipeline.learn.layout import FeatureLayout, window_arrays
@@ -28,6 +30,8 @@ from pipeline.learn.lstm import SpotterModel
 from schemas import SPOTTED_INTERVALS, conform
 
 Threshold = float | Callable[[np.ndarray], float]
+#: How micro spots are fitted to the extent head's timestep scores, where a model has one.
+EXTENTS = ExtentRule()
 
 
 def frame_seconds(features: pa.Table) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
@@ -51,6 +55,7 @@ def spot_table(
     threshold: Threshold,
     *,
     seconds: dict[tuple, tuple[np.ndarray, np.ndarray]] | None = None,
+    extents: ExtentRule | None = EXTENTS,
 ) -> pa.Table:
     """Spotted intervals per video: micro-movements by greedy NMS over window scores (kind
     "micro"), and, where the predictions carry macro scores, macro-expressions as runs of
@@ -58,30 +63,26 @@ def spot_table(
     pipeline.core.spotting.merge_detections). ``threshold`` may depend on the video's
     scores (micro ones; macro runs use the same value).
 
+    Where the predictions carry timestep scores (a model with an extent head), each micro
+    spot is refitted to its movement's onset and offset by ``extents``
+    (pipeline.core.extents); ``extents=None`` keeps window-long spots.
+
     Seconds of a spot are frame / fps, or, for videos in ``seconds`` (``frame_seconds``),
     its frames' times."""
+    cols = ("dataset", "subject", "video", "fps")
     fps = {
         (d, s, v): f
-        for d, s, v, f in zip(
-            *(videos.column(c).to_pylist() for c in ("dataset", "subject", "video", "fps")),
-            strict=True,
-        )
+        for d, s, v, f in zip(*(videos.column(c).to_pylist() for c in cols), strict=True)
     }
     rows = []
     keys = ["dataset", "subject", "video"]
     cols = [*keys, "model_id", "start_frame", "end_frame", "score", "macro_score"]
-    df = predictions.select(cols).to_pandas()
+    with_steps = "step_scores" in predictions.column_names
+    df = predictions.select(cols + ["step_scores"] * with_steps).to_pandas()
     for (dataset, subject, video), g in df.groupby(keys, sort=True):
         g = g.sort_values("start_frame")
-        starts, ends = g["start_frame"].to_numpy(), g["end_frame"].to_numpy()
-        scores = g["score"].to_numpy(np.float64)
-        thr = threshold(scores) if callable(threshold) else threshold
-        spots = spot_intervals(starts, ends, scores, thr)
-        kinds = [("micro", sp) for sp in spots]
-        macro = g["macro_score"].to_numpy(np.float64)
-        if not np.isnan(macro).any():
-            kinds += [("macro", sp) for sp in merge_detections(starts, ends, macro, thr)]
         rate = fps[(dataset, subject, video)]
+        kinds = _video_spots(g, threshold, rate, extents if with_steps else None)
         known = (seconds or {}).get((dataset, subject, video))
 
         def at(frame: int, known=known, rate=rate) -> float:
@@ -103,6 +104,27 @@ def spot_table(
                 }
             )
     return conform(rows, SPOTTED_INTERVALS)
+
+
+def _video_spots(
+    g, threshold: Threshold, fps: float, extents: ExtentRule | None
+) -> list[tuple[str, Spot]]:
+    """One video's (kind, spot) pairs from its windows' predictions ``g`` (a DataFrame in
+    window order), see ``spot_table``."""
+    starts, ends = g["start_frame"].to_numpy(), g["end_frame"].to_numpy()
+    scores = g["score"].to_numpy(np.float64)
+    thr = threshold(scores) if callable(threshold) else threshold
+    spots = spot_intervals(starts, ends, scores, thr)
+    steps = g["step_scores"].to_list() if extents is not None else []
+    if spots and steps and all(q is not None for q in steps):
+        # frames past the last window are in none: the profile ends with it
+        profile = frame_profile(starts, ends, np.stack(steps), int(ends.max()) + 1)
+        spots = fit_extents(spots, profile, extents, fps)
+    kinds = [("micro", sp) for sp in spots]
+    macro = g["macro_score"].to_numpy(np.float64)
+    if not np.isnan(macro).any():
+        kinds += [("macro", sp) for sp in merge_detections(starts, ends, macro, thr)]
+    return kinds
 
 
 def scored_videos(predictions: pa.Table, truth: dict) -> dict[tuple, ScoredVideo]:
@@ -148,11 +170,12 @@ def chosen_threshold(predictions: pa.Table, truth: dict) -> dict | None:
 
 
 def chosen_intervals(
-    predictions: pa.Table, videos: pa.Table, truth: dict
+    predictions: pa.Table, videos: pa.Table, truth: dict, extents: ExtentRule | None = EXTENTS
 ) -> tuple[pa.Table, dict[str, float]]:
     """Held-out scores spotted with, for each subject, the one threshold that is best
-    (pooled coverage-rule F1) on the other subjects' videos: no subject's own labels
-    choose its threshold. Returns the intervals and each subject's threshold."""
+    (pooled coverage-rule F1, window-long spots) on the other subjects' videos: no
+    subject's own labels choose its threshold. Returns the intervals (``spot_table``, with
+    ``extents``) and each subject's threshold."""
     scored = scored_videos(predictions, truth)
     parts, chosen = [], {}
     for person in sorted({(d, s) for d, s, _ in scored}):
@@ -163,16 +186,21 @@ def chosen_intervals(
         )
         thr = best_threshold(others) if others else float("inf")
         chosen[person[1]] = thr
-        parts.append(spot_table(predictions.filter(mine), videos, thr))
+        parts.append(spot_table(predictions.filter(mine), videos, thr, extents=extents))
     if not parts:
-        return spot_table(predictions, videos, float("inf")), chosen
+        return spot_table(predictions, videos, float("inf"), extents=extents), chosen
     return pa.concat_tables(parts), chosen
 
 
 def spot_new_videos(
-    model: SpotterModel, features: Store, out: Store, threshold: float
+    model: SpotterModel,
+    features: Store,
+    out: Store,
+    threshold: float,
+    extents: ExtentRule | None = EXTENTS,
 ) -> tuple[pa.Table, pa.Table]:
-    """Score every window of ``features`` with ``model``; write predictions and intervals."""
+    """Score every window of ``features`` with ``model``; write predictions and intervals
+    (micro spots fitted by ``extents`` where the model has an extent head)."""
     table = read_table(features, paths.FEATURES)
     layout = FeatureLayout.from_table(
         table, read_feature_config(features), model.layout.with_magnitude, model.layout.cell_norm
@@ -184,7 +212,7 @@ def spot_new_videos(
     X, _y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     scores, macro = model.predict_kinds(X)
-    preds = window_predictions(used, scores, model_id, "none", macro)
+    preds = window_predictions(used, scores, model_id, "none", macro, model.predict_steps(X))
     videos = read_table(features, paths.VIDEOS)
     variable = videos.filter(pc.equal(videos.column("variable_rate"), True))
     timed = None
@@ -192,7 +220,7 @@ def spot_new_videos(
         cols = (variable.column(c).to_pylist() for c in ("dataset", "subject", "video"))
         keys = set(zip(*cols, strict=True))
         timed = {k: v for k, v in frame_seconds(used).items() if k in keys}
-    intervals = spot_table(preds, videos, threshold, seconds=timed)
+    intervals = spot_table(preds, videos, threshold, seconds=timed, extents=extents)
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)
     return preds, intervals

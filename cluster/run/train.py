@@ -59,6 +59,7 @@ FOLD_OPTIONS = TaskOptions(retries=2, retry_exceptions=True)
 def fit_fold(
     X: np.ndarray,
     y: np.ndarray,
+    steps: np.ndarray,
     subjects: np.ndarray,
     layout: FeatureLayout,
     cfg: ModelConfig,
@@ -68,16 +69,19 @@ def fit_fold(
 ) -> tuple[bytes, np.ndarray, float]:
     """Train on subjects other than ``fold`` (all when None); score ``fold``'s windows.
 
-    Returns (model archive bytes, held-out (micro, macro or None) scores, seconds). Runs in
-    a worker.
+    Returns (model archive bytes, held-out (micro, macro or None, timestep scores or None)
+    scores, seconds). Runs in a worker.
     """
     limit_threads(threads)
     t0 = time.perf_counter()
     train = (y >= 0) & (subjects != fold) if fold is not None else (y >= 0)
     model = SpotterModel.build(layout, cfg)
-    model.fit(X[train], y[train].astype(np.int64), data_fingerprint=f"{run_id}:{fold or 'all'}")
+    model.fit(
+        X[train], y[train].astype(np.int64), data_fingerprint=f"{run_id}:{fold or 'all'}",
+        steps=steps[train] if cfg.extent else None,
+    )  # fmt: skip
     test = subjects == fold if fold is not None else np.zeros(len(y), bool)
-    scores = model.predict_kinds(X[test])
+    scores = (*model.predict_kinds(X[test]), model.predict_steps(X[test]))
     return pack_model(model), scores, time.perf_counter() - t0
 
 
@@ -202,7 +206,7 @@ def _run_folds(
     """Fit every fold on ``runner``; save each model as it comes back; held-out scores."""
     from tqdm.auto import tqdm
 
-    shared = (data.X, data.y, data.subjects, data.layout, cfg, summary.model_id)
+    shared = (data.X, data.y, data.steps, data.subjects, data.layout, cfg, summary.model_id)
     options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
     scores: dict[str, tuple] = {}
     with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
@@ -221,13 +225,15 @@ def _run_folds(
 
 
 def predictions_table(data: Dataset, scores: dict[str, tuple], model_id: str) -> pa.Table:
-    """Held-out (micro, macro) scores of every fold as schemas.WINDOW_PREDICTIONS rows."""
+    """Held-out (micro, macro, timestep) scores of every fold as schemas.WINDOW_PREDICTIONS
+    rows."""
     parts = [
         window_predictions(
-            data.table.filter(pa.array(data.subjects == fold)), micro, model_id, fold, macro
+            data.table.filter(pa.array(data.subjects == fold)), micro, model_id, fold, macro,
+            steps,
         )
-        for fold, (micro, macro) in scores.items()
-    ]
+        for fold, (micro, macro, steps) in scores.items()
+    ]  # fmt: skip
     if not parts:
         return conform([], WINDOW_PREDICTIONS)
     table = pa.concat_tables(parts)

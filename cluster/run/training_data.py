@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from cluster.store import paths
 from cluster.store.parquet import read_feature_config, read_table, window_columns
 from cluster.store.store import Store
+from pipeline.core.extents import step_labels
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import class_labels, inside
 from pipeline.core.verdicts import Verdict, labels_from_verdicts
@@ -37,6 +38,9 @@ class Dataset:
     layout: FeatureLayout
     config: FeatureConfig  # what the features were made with
     from_verdicts: np.ndarray | None = None  # (N,) bool: label given by verdicts
+    # (N, T) int8: 1 where a timestep lies in a micro-movement of the ground truth, else 0;
+    # -1 for windows of videos without ground truth (pipeline.core.extents.step_labels)
+    steps: np.ndarray | None = None
 
     @property
     def verdict_counts(self) -> tuple[int, int]:
@@ -65,6 +69,7 @@ def load_dataset(
     X, y, rows = window_arrays(table, layout)
     used = table.take(pa.array(rows))
     subjects = np.asarray(used.column("subject").to_pylist(), dtype=object)
+    steps = timestep_labels(store, used, y, layout.n_timesteps)
     y = class_labels(y, macro_windows(store, used, config))
     from_verdicts = None
     if verdicts is not None:
@@ -77,7 +82,25 @@ def load_dataset(
         )
         from_verdicts = ~with_truth & (given >= 0)
         y = np.where(from_verdicts, given, y).astype(np.int8)
-    return Dataset(used, X, y, loso_subjects(used, subjects), layout, config, from_verdicts)
+    subjects = loso_subjects(used, subjects)
+    return Dataset(used, X, y, subjects, layout, config, from_verdicts, steps)
+
+
+def timestep_labels(store: Store, table: pa.Table, y: np.ndarray, n_steps: int) -> np.ndarray:
+    """(N, n_steps) int8 timestep labels of a features table's rows from the store's micro
+    ground truth (pipeline.core.extents.step_labels); -1 for rows without ground truth
+    (``y`` < 0: their video has none)."""
+    out = np.full((table.num_rows, n_steps), -1, np.int8)
+    truth = ground_truth(store, ("micro",))
+    cols = ("dataset", "subject", "video")
+    keys = list(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+    starts, ends = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+    rows_of: dict[tuple, list[int]] = {}
+    for i in np.flatnonzero(y >= 0):
+        rows_of.setdefault(keys[i], []).append(int(i))
+    for key, rows in rows_of.items():
+        out[rows] = step_labels(starts[rows], ends[rows], n_steps, truth.get(key, []))
+    return out
 
 
 def ground_truth(store: Store, kinds: tuple[str, ...]) -> dict[tuple, list[Interval]]:

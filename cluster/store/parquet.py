@@ -80,10 +80,16 @@ def window_columns(table: pa.Table, span_s: float) -> tuple[np.ndarray, ...]:
 
 
 def window_predictions(
-    rows: pa.Table, scores: np.ndarray, model_id: str, fold, macro: np.ndarray | None = None
+    rows: pa.Table,
+    scores: np.ndarray,
+    model_id: str,
+    fold,
+    macro: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
 ) -> pa.Table:
     """schemas.WINDOW_PREDICTIONS rows for ``rows`` of a features table and their scores
-    (``macro``: macro-expression scores, None for a model without a macro class).
+    (``macro``: macro-expression scores, None for a model without a macro class;
+    ``steps``: (N, T) timestep scores of the extent head, None for a model without one).
 
     ``fold`` is one name for all rows or a sequence with one per row.
     """
@@ -91,6 +97,12 @@ def window_predictions(
     macro_col = (
         pa.nulls(n, pa.float32()) if macro is None else pa.array(np.asarray(macro, np.float32))
     )
+    step_col = pa.nulls(n, pa.list_(pa.float32()))
+    if steps is not None:
+        q = np.asarray(steps, np.float32)
+        step_col = pa.FixedSizeListArray.from_arrays(q.ravel(), q.shape[1]).cast(
+            pa.list_(pa.float32())
+        )
     folds = [fold] * n if isinstance(fold, str) else list(fold)
     return conform(
         pa.table(
@@ -102,6 +114,7 @@ def window_predictions(
                 "score": pa.array(np.asarray(scores, np.float32)),
                 "label": rows.column("label"),
                 "macro_score": macro_col,
+                "step_scores": step_col,
             }
         ),
         WINDOW_PREDICTIONS,

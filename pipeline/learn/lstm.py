@@ -1,16 +1,15 @@
 """The paper's spotter (III-C): a 2-layer LSTM over a window's per-timestep HOOF features.
 
 Its input is a window's (T, F) array as ``pipeline.learn.layout`` lays it out. The
-network (Input(T, F) -> LSTM(12, sequences) -> LSTM(12) -> Dense(classes, softmax), Adam
-1e-3, 50 epochs) says whether the window holds a micro-movement (class 1) and, with three
-classes (the default), a macro-expression (class 2; pipeline.core.labels); its score is the
-probability of class 1, its macro score that of class 2. The paper's network has two.
+network (Input(T, F) -> LSTM(units, sequences) -> LSTM(units) -> Dense(classes, softmax),
+Adam 1e-3, 50 epochs) says whether the window holds a micro-movement (class 1) and, with
+three classes (the default), a macro-expression (class 2; pipeline.core.labels); its score
+is the probability of class 1, its macro score that of class 2. A model may carry an extent
+head too (pipeline.learn.extent): timestep scores that place a spot's onset and offset.
 
 A model records the ``FeatureLayout`` it was trained on and refuses features with
-another one, raising ``LayoutMismatch``.
-
-TensorFlow is imported lazily, inside the functions that need it, so importing this module
-(and the commands that do) stays fast.
+another one, raising ``LayoutMismatch``. TensorFlow is imported lazily, inside the
+functions that need it, so importing this module (and the commands that do) stays fast.
 """
 
 from __future__ import annotations
@@ -28,22 +27,21 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.core import configs
+from pipeline.learn import extent
 from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays
+from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION, seed_everything
+from pipeline.learn.runtime import limit_threads as limit_threads  # where callers find it
 from pipeline.vision.config import FeatureConfig
 
 CLASS_WEIGHTS = ("balanced", "none")
 #: The spotting threshold of a model that has none of its own (saved before models learnt
 #: theirs, or trained outside ``mespot train``).
 DEFAULT_THRESHOLD = 0.5
-_PREDICT_BATCH = 4096
-# Batches run per call into the compiled training step: the LSTM is so small that Python
-# and dispatch overhead dominate a step; 32 cuts fit time by ~40% with identical results.
-_STEPS_PER_EXECUTION = 32
 
 
 #: ModelConfig settings added after models were first saved, and the value a model saved
 #: before them has.
-_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0}
+_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "extent": False}
 _ADDED_LAYOUT: dict[str, Any] = {"cell_norm": "none"}  # the same for FeatureLayout fields
 
 
@@ -62,6 +60,9 @@ class ModelConfig:
     plain setup. ``with_magnitude`` adds the per-region flow magnitudes to the HOOFs.
     ``classes``: 3 learns none / micro / macro (macro-expressions spotted as their own
     class); 2 is the paper's none / micro, where macro windows are negatives.
+    ``extent``: train the extent head too (pipeline.learn.extent, as many units per
+    direction), whose timestep scores fit each micro spot to its movement's onset and
+    offset (pipeline.core.extents); ``fit`` then needs timestep labels.
     """
 
     units: int = 32
@@ -74,6 +75,7 @@ class ModelConfig:
     with_magnitude: bool = True
     seed: int = 0
     classes: int = 3
+    extent: bool = True
 
     def __post_init__(self) -> None:
         for name in ("units", "layers", "epochs", "batch_size"):
@@ -101,44 +103,6 @@ class ModelConfig:
         # saved before dropout had none.
         d = {"classes": 2, **_ADDED_SETTINGS, **d} if isinstance(d, Mapping) else d
         return configs.from_dict(cls, d, source=source)
-
-
-def limit_threads(n: int = 1) -> bool:
-    """Run TensorFlow ops on ``n`` threads (intra- and inter-op), e.g. one per fold.
-
-    TensorFlow takes thread settings only before its runtime starts (the first op or
-    model), so call this first. Safe to call again: returns True when ``n`` threads are in
-    effect, False (with a warning) when TensorFlow had already started with another setting.
-    """
-    import tensorflow as tf
-
-    threading = tf.config.threading
-    if (
-        threading.get_intra_op_parallelism_threads(),
-        threading.get_inter_op_parallelism_threads(),
-    ) == (n, n):
-        return True
-    try:
-        threading.set_intra_op_parallelism_threads(n)
-        threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError as e:  # "... cannot be modified after initialization"
-        warnings.warn(
-            f"TensorFlow already started, thread limit {n} not applied: {e}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return False
-    return True
-
-
-def _seed_everything(seed: int) -> None:
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    # Same seed, same machine -> same weights. Costs nothing measurable for this tiny LSTM
-    # on CPU (2000 windows x 50 epochs: 31 s with, 30 s without); process-wide, like the seed.
-    tf.config.experimental.enable_op_determinism()
 
 
 def _without_added(d: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,8 +134,10 @@ class SpotterModel:
         config: ModelConfig,
         training: dict[str, Any] | None = None,
         spotting: dict[str, Any] | None = None,
+        extent_model: Any = None,
     ) -> None:
         self.keras_model = keras_model
+        self.extent_model = extent_model  # the extent head's network (config.extent)
         self.layout = layout
         self.config = config
         self.training: dict[str, Any] = dict(training or {})
@@ -208,7 +174,7 @@ class SpotterModel:
             raise LayoutMismatch(
                 f"config with_magnitude={config.with_magnitude} but layout {layout.describe()}"
             )
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         stack: list[Any] = [keras.Input((layout.n_timesteps, layout.n_features))]
         for i in range(config.layers):
             last = i == config.layers - 1
@@ -220,9 +186,15 @@ class SpotterModel:
         net.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss="sparse_categorical_crossentropy",
-            steps_per_execution=_STEPS_PER_EXECUTION,
+            steps_per_execution=STEPS_PER_EXECUTION,
         )
-        return cls(net, layout, config)
+        head = None
+        if config.extent:
+            head = extent.build(
+                layout.n_timesteps, layout.n_features, config.units, config.dropout,
+                config.learning_rate,
+            )  # fmt: skip
+        return cls(net, layout, config, extent_model=head)
 
     def _check_x(self, x: np.ndarray) -> np.ndarray:
         want = (self.layout.n_timesteps, self.layout.n_features)
@@ -235,15 +207,37 @@ class SpotterModel:
         return x
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, verbose: int = 0, data_fingerprint: str | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        verbose: int = 0,
+        data_fingerprint: str | None = None,
+        steps: np.ndarray | None = None,
     ) -> dict[str, list[float]]:
         """Train on X (N, T, F) float32 and y (N,) classes (0 none, 1 micro, 2 macro);
         returns Keras' history dict. A two-class model takes macro windows as negatives.
+        A model with an extent head needs ``steps`` (N, T): 1 where a timestep lies in a
+        micro-movement (pipeline.core.extents.step_labels), else 0.
 
         Windows without a label (y == -1) must be dropped by the caller. A missing class is
         allowed (a fold may lack positives) but warned about when it is micro.
         """
         x = self._check_x(x)
+        if self.extent_model is not None:
+            if steps is None:
+                raise ValueError(
+                    "this model has an extent head (ModelConfig.extent): fit needs timestep "
+                    "labels, steps=(N, T)"
+                )
+            steps = extent.check_steps(steps, len(x), self.layout.n_timesteps)
+            if (steps < 0).all():  # e.g. a fold whose labels all come from verdicts
+                warnings.warn(
+                    "no window has timestep labels (they come from ground truth): trained "
+                    "without the extent head, its micro spots stay window-long",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.extent_model = None
         y = np.asarray(y).astype(np.int64).ravel()
         if len(y) != len(x) or len(x) == 0:
             raise ValueError(f"need as many labels as windows (> 0): X {x.shape}, y {y.shape}")
@@ -267,8 +261,9 @@ class SpotterModel:
         if self.config.class_weight == "balanced":
             weights = {c: len(y) / (k * int(n)) for c, n in enumerate(counts) if n}
         if data_fingerprint is None:
-            data_fingerprint = _digest(x.tobytes(), y.astype(np.int8).tobytes())
-        _seed_everything(self.config.seed)  # the shuffle order
+            blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
+            data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
+        seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()
         hist = self.keras_model.fit(
             x,
@@ -280,6 +275,10 @@ class SpotterModel:
             verbose=verbose,
         )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        if self.extent_model is not None:
+            seed_everything(self.config.seed)
+            bs, epochs = self.config.batch_size, self.config.epochs
+            history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, epochs)]
         self.training = {
             "n_windows": len(y),
             "n_positives": int(counts[1]),
@@ -301,8 +300,15 @@ class SpotterModel:
         x = self._check_x(x)
         if len(x) == 0:
             return np.zeros((0, self.config.classes), np.float32)
-        probs = self.keras_model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
+        probs = self.keras_model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
         return np.asarray(probs, dtype=np.float32)
+
+    def predict_steps(self, x: np.ndarray) -> np.ndarray | None:
+        """Per timestep, the probability that it lies inside a micro-movement: X (N, T, F)
+        -> (N, T) float32; None for a model without an extent head."""
+        if self.extent_model is None:
+            return None
+        return extent.predict(self.extent_model, self._check_x(x))
 
     def predict_kinds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(micro, macro) probabilities per window, each (N,) float32, from one pass; macro
@@ -321,10 +327,13 @@ class SpotterModel:
         return window_arrays(table, layout)
 
     def save(self, directory: Path) -> None:
-        """Write ``model.keras`` (weights) and ``model.json`` (config, layout, id, training)."""
+        """Write ``model.keras`` (weights), ``extent.keras`` (the extent head, if any) and
+        ``model.json`` (config, layout, id, training)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.keras_model.save(directory / "model.keras")
+        if self.extent_model is not None:
+            self.extent_model.save(directory / "extent.keras")
         info = {
             "model_id": self.model_id,
             "config": self.config.to_dict(),
@@ -345,7 +354,9 @@ class SpotterModel:
         layout = FeatureLayout.from_dict(info["layout"], source=f"{where} layout")
         config = ModelConfig.from_dict(info["config"], source=f"{where} config")
         net = keras.models.load_model(directory / "model.keras")
-        model = cls(net, layout, config, info.get("training"), info.get("spotting"))
+        has_head = config.extent and (directory / "extent.keras").exists()  # see fit
+        head = keras.models.load_model(directory / "extent.keras") if has_head else None
+        model = cls(net, layout, config, info.get("training"), info.get("spotting"), head)
         if model.model_id != info["model_id"]:
             raise ValueError(
                 f"{directory}: model.json says id {info['model_id']}, "

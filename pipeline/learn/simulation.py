@@ -116,6 +116,7 @@ class FeedbackConfig:
             class_weight=self.class_weight,
             with_magnitude=self.with_magnitude,
             seed=seed,
+            extent=False,  # verdicts label windows, not timesteps; spots stay window-long
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def main() -> None:
         for seed in range(args.seeds):
             t = time.perf_counter()
             model = SpotterModel.build(
-                tr["data"].layout, ModelConfig(epochs=args.epochs, seed=seed)
+                tr["data"].layout, ModelConfig(epochs=args.epochs, seed=seed, extent=False)
             )
             model.fit(x, y)
             for r_test in rates:

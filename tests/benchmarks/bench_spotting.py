@@ -22,7 +22,9 @@ ablation; each config has its own store).
 
 Features are extracted with the default FeatureConfig, one model (default ModelConfig) is
 trained on the training corpus and scores the held-out windows; intervals are spotted
-with greedy NMS at the threshold ``mespot train`` would give the model (the F1-best on
+as ``mespot spot`` spots them (greedy NMS, each micro spot then fitted to the onset and
+offset the extent head scores; ``--window-spots``: a model without one, spots
+window-long) at the threshold ``mespot train`` would give the model (the F1-best on
 out-of-fold scores of the training subjects; ``--folds K``: K groups of them, for speed)
 or at ``--threshold``, and judged under both rules. Prints micro recall,
 precision and F1, footage kept, window AUC, recall per AU and per subject (a movement is
@@ -43,6 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -199,17 +202,20 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=3, help="3: none/micro/macro; 2: the paper")
     p.add_argument("--train-photos", choices=("few", "all"), default="few")
     p.add_argument("--train-subjects", type=int, default=24)
+    p.add_argument(
+        "--window-spots", action="store_true",
+        help="keep micro spots window-long (no extent head: the ablation)",
+    )  # fmt: skip
     args = p.parse_args()
     work = Path(args.workdir)
     store_dir = build(work, args)
     import ray
-    from bench_rates import spot_videos
 
     ray.shutdown()
     from cluster.run.evaluate import ground_truth
     from cluster.run.training_data import load_dataset
     from cluster.store import Store, paths
-    from cluster.store.parquet import read_table
+    from cluster.store.parquet import read_table, window_predictions
     from pipeline.core.curves import plot_roc, roc
     from pipeline.learn.lstm import limit_threads
 
@@ -219,26 +225,24 @@ def main() -> None:
     dataset = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
     trained_on, scored = corpora(args)
     train, test = (dataset == trained_on) & (data.y >= 0), dataset == scored
-    (scores, macro), model_id = trained_scores(work, store_dir, data, train, test, args)
+    (scores, macro, steps), model_id = trained_scores(store_dir, data, train, test, args)
     truth = ground_truth(store, ("micro",))
     if args.threshold is None:  # the shipped default: chosen on the training folds
         args.threshold = fold_threshold(store_dir, data, train, truth, args)
-    rows = data.table.filter(test)
-    videos = {
-        (v["dataset"], v["subject"], v["video"]): v
-        for v in read_table(store, paths.VIDEOS).to_pylist()
-    }
+    rows, video_table = data.table.filter(test), read_table(store, paths.VIDEOS)
+    videos = {(v["dataset"], v["subject"], v["video"]): v for v in video_table.to_pylist()}
     events = events_by_video(work, (trained_on, scored))
-    sweep = [judge(spot_videos(rows, scores, th), videos, truth, events, th) for th in THRESHOLDS]
-    main_run = judge(
-        spot_videos(rows, scores, args.threshold), videos, truth, events, args.threshold
-    )
+    preds = window_predictions(rows, scores, "bench", "none", macro, steps)
+
+    def spots(th):
+        return micro_spots(preds, video_table, th)
+
+    sweep = [judge(spots(th), videos, truth, events, th) for th in THRESHOLDS]
+    main_run = judge(spots(args.threshold), videos, truth, events, args.threshold)
     truths = {"micro": truth, "macro": ground_truth(store, ("macro",))}
-    kinds = kind_reports(
-        rows, scores, macro, read_table(store, paths.VIDEOS), truths, args.threshold
-    )
+    kinds = kind_reports(preds, video_table, truths, args.threshold)
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
-    label = f"{scored}-{trained_on}-s{args.seed}"
+    label = f"{scored}-{trained_on}-s{args.seed}" + ("-windows" * args.window_spots)
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{label}.png", f"{scored} windows")
     plot_sweep(sweep, work / f"recall_footage-{label}.png")
     out = {
@@ -253,23 +257,44 @@ def main() -> None:
     print_report(out)
 
 
-def trained_scores(work: Path, store_dir: Path, data, train, test, args):
-    """The scored windows' scores from one model trained on the training windows
-    (cached beside the store, by model id, so spotting can be studied without refitting)."""
+def trained_scores(store_dir: Path, data, train, test, args):
+    """The scored windows' (micro, macro, timestep) scores from one model trained on the
+    training windows (``--window-spots``: timestep scores None). The model is saved beside
+    the store by its recipe and training data, so that every scored set and spotting
+    study reuses it without refitting."""
     from pipeline.learn.lstm import ModelConfig, SpotterModel
 
-    cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes)
-    model = SpotterModel.build(data.layout, cfg)
+    cfg = ModelConfig(
+        epochs=args.epochs, seed=args.seed, classes=args.classes, extent=not args.window_spots
+    )
+    fresh = SpotterModel.build(data.layout, cfg)
     fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
-    scored = hashlib.sha256(data.X[test].tobytes()).hexdigest()[:8]  # dev and held out differ
-    cache = store_dir / f"scores-{scored}-{model.model_id}-{fingerprint[:12]}.npy"
-    if not cache.exists():
+    folder = store_dir / "bench-models" / f"{fresh.model_id}-{fingerprint[:12]}"
+    if not (folder / "model.json").exists():
         t = time.perf_counter()
-        model.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12])
+        steps = data.steps[train] if cfg.extent else None
+        fresh.fit(data.X[train], data.y[train], data_fingerprint=fingerprint[:12], steps=steps)
         print(f"trained on {int(train.sum())} windows in {time.perf_counter() - t:.0f} s")
-        np.save(cache, model.predict_classes(data.X[test]))
-    probs = np.load(cache)
-    return (probs[:, 1], probs[:, 2] if probs.shape[1] == 3 else None), model.model_id
+        fresh.save(folder)
+    model = SpotterModel.load(folder)
+    micro, macro = model.predict_kinds(data.X[test])
+    return (micro, macro, model.predict_steps(data.X[test])), model.model_id
+
+
+def micro_spots(preds, videos, threshold: float) -> dict:
+    """(dataset, subject, video) -> its micro spots, as ``mespot spot`` spots them
+    (cluster.run.spot.spot_table: greedy NMS, then fitted by the extent head where the
+    predictions carry timestep scores)."""
+    from cluster.run.spot import spot_table
+    from pipeline.core.intervals import Spot
+
+    cols = (preds.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+    out: dict = {key: [] for key in set(zip(*cols, strict=True))}
+    table = spot_table(preds, videos, threshold)
+    for r in table.filter(pc.equal(table.column("kind"), "micro")).to_pylist():
+        key = (r["dataset"], r["subject"], r["video"])
+        out[key].append(Spot(r["start_frame"], r["end_frame"], r["score"]))
+    return {key: sorted(v) for key, v in sorted(out.items())}
 
 
 def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
@@ -283,8 +308,10 @@ def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
     subjects = np.asarray(data.table.column("subject").to_pylist(), dtype=object)
     names = sorted(set(subjects[train]))
     groups = [names[i :: args.folds] for i in range(args.folds)] if args.folds else names
-    cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes)
-    key = hashlib.sha256(data.X[train].tobytes() + repr((groups, cfg)).encode()).hexdigest()
+    # window scores only: the threshold is chosen on window-long spots, as `mespot train` does
+    cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes, extent=False)
+    recipe = repr((groups, cfg)).replace(", extent=False", "")  # the key before extent heads
+    key = hashlib.sha256(data.X[train].tobytes() + recipe.encode()).hexdigest()
     cache = store_dir / f"oof-{key[:16]}.npy"
     if not cache.exists():  # the training windows' scores only (the store may grow)
         t, oof = time.perf_counter(), np.zeros(len(data.y), np.float32)
@@ -301,20 +328,18 @@ def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
     return chosen["threshold"] if chosen else 0.5
 
 
-def kind_reports(rows, micro, macro, videos, truths, threshold) -> dict:
+def kind_reports(preds, videos, truths, threshold) -> dict:
     """Micro, macro and MEGC's overall, both rules, at ``threshold``, spotted and judged as
     ``mespot evaluate`` does (cluster.run.spot.spot_table, cluster.run.evaluate); micro only
     for a model without a macro class."""
     from cluster.run.evaluate import video_results
     from cluster.run.spot import spot_table
-    from cluster.store.parquet import window_predictions
     from pipeline.core.metrics import evaluate_kinds
 
-    preds = window_predictions(rows, micro, "bench", "none", macro)
     intervals = spot_table(preds, videos, threshold)
-    cols = (rows.column(c).to_pylist() for c in ("dataset", "subject", "video"))
+    cols = (preds.column(c).to_pylist() for c in ("dataset", "subject", "video"))
     keep = set(zip(*cols, strict=True))
-    kinds = ("micro",) if macro is None else ("micro", "macro")
+    kinds = ("micro",) if preds.column("macro_score").null_count else ("micro", "macro")
     results = {k: video_results(intervals, videos, truths[k], keep, k) for k in kinds}
     reports = evaluate_kinds(results)
     return {

@@ -83,7 +83,7 @@ def test_a_permission_error_mid_run_names_the_file(trained, monkeypatch, capsys)
     assert main(["train", str(store), *LOCAL]) == 2
     line = one_line_error(capsys)
     assert line.startswith(f"mespot train: Permission denied: {store}/models/")
-    assert line.endswith(("model.json", "model.keras")) and ".tmp-" not in line
+    assert line.endswith(("model.json", "model.keras", "extent.keras")) and ".tmp-" not in line
 
 
 @pytest.mark.slow

@@ -36,9 +36,12 @@ def test_loso_writes_a_model_per_fold_and_held_out_predictions(trained):
         assert {p.name for p in (store / "models" / model_id / f).iterdir()} == {
             "model.json",
             "model.keras",
+            "extent.keras",  # the extent head (ModelConfig.extent, on by default)
         }
     preds = table(store / "predictions" / f"model={model_id}")
     validate_table(preds, WINDOW_PREDICTIONS)
+    steps = preds.column("step_scores").to_pylist()  # one score per timestep of each window
+    assert all(len(q) == len(steps[0]) > 1 and all(0 <= v <= 1 for v in q) for q in steps)
     feats = table(store / "features")
     assert preds.num_rows == sum(feats.column("face_found").to_pylist())
     # Every window is scored by the fold that held its subject out.

@@ -257,7 +257,7 @@ def toy_problem(n: int, positive_rate: float, seed: int):
 def trained():
     limit_threads(1)  # before TensorFlow starts; tests run on one thread like a fold does
     x, y = toy_problem(600, 0.3, seed=0)
-    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=3, dropout=0.0))
+    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=3, dropout=0.0, extent=False))
     history = model.fit(x, y)
     return model, history
 
@@ -287,7 +287,7 @@ def test_same_seed_same_predictions():
     x, y = toy_problem(200, 0.3, seed=4)
     runs = []
     for _ in range(2):
-        m = SpotterModel.build(TOY, ModelConfig(epochs=3, seed=7))
+        m = SpotterModel.build(TOY, ModelConfig(epochs=3, seed=7, extent=False))
         m.fit(x, y)
         runs.append((m.predict(x), m.model_id))
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6, atol=1e-7)
@@ -326,14 +326,14 @@ def test_balanced_class_weights_raise_positive_scores_on_imbalanced_data():
     x, y = toy_problem(400, 0.05, seed=6)
     means = {}
     for cw in ("balanced", "none"):
-        m = SpotterModel.build(TOY, ModelConfig(epochs=8, seed=1, class_weight=cw))
+        m = SpotterModel.build(TOY, ModelConfig(epochs=8, seed=1, class_weight=cw, extent=False))
         m.fit(x, y)
         means[cw] = float(m.predict(x).mean())
     assert means["balanced"] > means["none"] + 0.1
 
 
 def test_fit_refuses_unlabelled_windows_and_warns_on_one_class():
-    m = SpotterModel.build(TOY, ModelConfig(epochs=1))
+    m = SpotterModel.build(TOY, ModelConfig(epochs=1, extent=False))
     x, _ = toy_problem(8, 0.5, seed=0)
     with pytest.raises(ValueError, match="labels must be 0, 1 or 2"):
         m.fit(x, np.array([0, 1, -1, 0, 0, 0, 1, 1]))
@@ -364,7 +364,8 @@ def test_a_three_class_model_tells_a_short_bump_from_a_long_one():
     y = rng.choice(3, size=900, p=[0.6, 0.2, 0.2]).astype(np.int8)
     x[y == 1, 4:7, 2] += 0.6
     x[y == 2, 3:, 5] += 0.6
-    model = SpotterModel.build(TOY, ModelConfig(epochs=30, seed=1, classes=3, dropout=0.0))
+    cfg = ModelConfig(epochs=30, seed=1, classes=3, dropout=0.0, extent=False)
+    model = SpotterModel.build(TOY, cfg)
     model.fit(x[:600], y[:600])
     assert model.training["n_macro"] == int((y[:600] == 2).sum())
     probs = model.predict_classes(x[600:])
@@ -377,7 +378,7 @@ def test_a_three_class_model_tells_a_short_bump_from_a_long_one():
     assert roc_auc_score(test == 1, micro) > 0.95
     assert roc_auc_score(test == 2, macro) > 0.95
     # A two-class model takes macro windows as negatives, and has no macro score.
-    two = SpotterModel.build(TOY, ModelConfig(epochs=5, seed=1, classes=2))
+    two = SpotterModel.build(TOY, ModelConfig(epochs=5, seed=1, classes=2, extent=False))
     two.fit(x[:600], y[:600])
     assert two.predict_classes(x[:3]).shape == (3, 2)
     assert two.predict_kinds(x[:3])[1] is None
