@@ -164,8 +164,9 @@ def cmd_spot(args) -> int:
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
-    threshold = model.threshold if args.threshold is None else args.threshold
     extents = None if args.window_spots else EXTENTS
+    own = model.window_threshold if args.window_spots else model.threshold
+    threshold = own if args.threshold is None else args.threshold
     _, intervals = spot_new_videos(model, Store.open(args.input), out, threshold, extents)
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)

@@ -202,14 +202,15 @@ def _add_spot(sub: Subparsers) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="micro score to spot at (default: the model's own, chosen by `mespot train` on "
-        "its folds; 0.5 for a model without one)",
+        help="micro threshold: on the extent head's profile, or on window scores with "
+        "--window-spots or a model without a head (default: the model's own, chosen by "
+        "`mespot train` on its folds; 0.5 for a model without one)",
     )
     sp.add_argument(
         "--window-spots",
         action="store_true",
-        help="keep micro spots window-long (default: fitted to the onsets and offsets the "
-        "model's extent head scores, where it has one)",
+        help="micro spots as the windows greedy NMS keeps, at the window threshold "
+        "(default: runs of the extent head's per-frame profile, where the model has one)",
     )
 
 
@@ -221,8 +222,8 @@ def _add_evaluate(sub: Subparsers) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="LSTM threshold for every subject (default: one per held-out subject, chosen on "
-        "the other subjects' held-out scores)",
+        help="LSTM micro threshold for every subject (default: one per held-out subject, "
+        "chosen on the other subjects' held-out scores; macro runs always so)",
     )
     ev.add_argument(
         "--baseline-p",
@@ -234,8 +235,8 @@ def _add_evaluate(sub: Subparsers) -> None:
     ev.add_argument(
         "--window-spots",
         action="store_true",
-        help="keep micro spots window-long (default: fitted to the onsets and offsets the "
-        "model's extent head scores, where it has one)",
+        help="micro spots as the windows greedy NMS keeps, at the window threshold "
+        "(default: runs of the extent head's per-frame profile, where the model has one)",
     )
 
 

@@ -137,10 +137,9 @@ def evaluate_store(
     write_model_rows(store, paths.PREDICTIONS, paths.BASELINE_ID, base)
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
     rule = None if window_spots else EXTENTS
-    if threshold is None:
-        lstm_intervals, lstm_thresholds = chosen_intervals(preds, videos, truths["micro"], rule)
-    else:
-        lstm_intervals, lstm_thresholds = spot_table(preds, videos, threshold, extents=rule), {}
+    lstm_intervals, lstm_thresholds = chosen_intervals(
+        preds, videos, truths["micro"], rule, threshold
+    )
     methods = {
         f"LSTM ({model_id})": (preds, lstm_intervals, model_id),
         "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
@@ -178,13 +177,16 @@ def evaluate_store(
 def _spot_extent(preds: pa.Table, window_spots: bool) -> str:
     steps = preds.column("step_scores") if "step_scores" in preds.column_names else None
     if window_spots or steps is None or steps.null_count == preds.num_rows:
-        return "window-long"
-    return "fitted to the extent head's onsets and offsets"
+        return "window-long (greedy NMS)"
+    return "runs of the extent head's profile"
 
 
 def _thresholds(fixed: float | None, chosen: dict[str, float]) -> str:
     if fixed is not None:
-        return f"{fixed:g}"
+        return (
+            f"{fixed:g} (micro; macro runs at each subject's window threshold, chosen on "
+            "the others)"
+        )
     each = ", ".join(f"{s}: {t:.3g}" for s, t in chosen.items())
     return f"chosen per held-out subject on the other subjects ({each})"
 

@@ -43,7 +43,7 @@ from cluster.run.spot import chosen_threshold
 from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import pack_model, record_spotting, unpack_model
-from cluster.store.parquet import window_predictions, write_model_rows
+from cluster.store.parquet import read_table, window_predictions, write_model_rows
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import Verdict
@@ -111,10 +111,15 @@ class TrainSummary:
             )
         if self.spotting:
             sp = self.spotting
+            on = (
+                f" on the extent head's profile (windows: {sp['window_threshold']:.3g})"
+                if sp.get("spots") == "profile"
+                else ""
+            )
             out.append(
-                f"  spotting threshold {sp['threshold']:.3g}, chosen on the folds' held-out "
-                f"scores ({sp['videos']} videos, micro F1 {sp['f1']:.3f} there), saved "
-                "with the model"
+                f"  spotting threshold {sp['threshold']:.3g}{on}, chosen on the folds' "
+                f"held-out scores ({sp['videos']} videos, micro F1 {sp['f1']:.3f} there), "
+                "saved with the model"
             )
         elif not self.failed:
             out.append(
@@ -186,7 +191,11 @@ def train_loso(
     )
     predictions = predictions_table(data, scores, summary.model_id)
     write_model_rows(store, paths.PREDICTIONS, summary.model_id, predictions)
-    summary.spotting = chosen_threshold(predictions, ground_truth(store, ("micro",)))
+    truth = ground_truth(store, ("micro",))
+    # the videos' frame rates, for spots on the extent head's profile (a store of features
+    # only, without the manifest, chooses on windows)
+    videos = read_table(store, paths.VIDEOS) if store.exists(paths.VIDEOS) else None
+    summary.spotting = chosen_threshold(predictions, truth, videos)
     if summary.spotting and "all" not in summary.failed:
         record_spotting(store, summary.model_id, summary.spotting)
     summary.wall_seconds = time.perf_counter() - t0

@@ -1,13 +1,15 @@
-"""Where a spotted micro-movement starts and ends: spots fitted to per-timestep scores.
+"""Micro spots from per-timestep scores: where a movement starts and ends.
 
 Greedy NMS (pipeline.core.spotting) spots whole windows, 0.52 s long, while micro-movements
 last 0.2-0.5 s: a window-long spot covers its movement (the paper's rule) but often shares
 too few frames with it for MEGC's IoU >= 0.5. A model with an *extent head*
 (pipeline.learn.extent) scores each timestep of a window with the probability that it lies
 inside a micro-movement. Here those scores become a per-frame profile (each frame: the mean
-score of the timesteps of every window that covers it, :func:`frame_profile`) and each spot
-is refitted to the run of frames around its best frame where the profile stays at or above
-a share of that frame's (:func:`fit_extents`).
+score of the timesteps of every window that covers it, :func:`frame_profile`), and the
+micro spots are its runs at or above a threshold (:func:`profile_spots`): a spot then
+starts and ends where the movement does, and the profile, which looks at every window
+around a frame in both directions, also finds movements better than the best window does
+(BENCHMARKS.md, "Onsets and offsets").
 
 Timestep ``k`` of a window spanning frames ``start..end`` with ``T`` timesteps runs from
 frame ``b[k]`` to ``b[k + 1]``, ``b = start + round(k * (end - start) / T)``
@@ -18,7 +20,7 @@ frame ``b[k]`` to ``b[k + 1]``, ``b = start + round(k * (end - start) / T)``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,30 +31,28 @@ from pipeline.core.intervals import Interval, Spot
 
 @dataclass(frozen=True)
 class ExtentRule:
-    """How a spot is refitted to the profile: the run of frames around its best frame (the
-    *peak*, inside the spot's window) whose profile is >= ``level`` x the peak's, widened by
-    ``pad_s`` on each side, reaching at most ``reach_s`` beyond the spot's window (a
-    movement can straddle the window the greedy suppression kept).
-
-    Chosen on the dev sets (BENCHMARKS.md): 0.3 of the peak, one timestep of padding
-    (40 ms), a quarter of a window's reach.
+    """How runs of the profile become spots: runs shorter than ``min_s`` are dropped (a
+    micro-movement lasts 0.2 s or more; shorter runs are noise), the others widened by
+    ``pad_s`` on each side (the profile fades in and out over a timestep or two), and
+    spots that then overlap merged. Chosen on the dev sets (BENCHMARKS.md).
     """
 
-    level: float = 0.3
-    pad_s: float = 0.04
-    reach_s: float = 0.13
+    min_s: float = 0.16
+    pad_s: float = 0.08
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.level < 1.0:
-            raise ValueError(f"level must be in (0, 1), got {self.level}")
-        if self.pad_s < 0 or self.reach_s < 0:
-            raise ValueError(f"pad_s and reach_s must be >= 0, got {self.pad_s}, {self.reach_s}")
+        if self.min_s < 0 or self.pad_s < 0:
+            raise ValueError(f"min_s and pad_s must be >= 0, got {self.min_s}, {self.pad_s}")
 
     def frames(self, fps: float) -> tuple[int, int]:
-        """(pad, reach) in whole frames at ``fps``."""
+        """(min_len, pad) in whole frames at ``fps``."""
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        return round(self.pad_s * fps), round(self.reach_s * fps)
+        return max(1, round(self.min_s * fps)), round(self.pad_s * fps)
+
+
+#: The rule micro spots are made by, unless a caller gives another.
+EXTENTS = ExtentRule()
 
 
 def step_bounds(start: int, end: int, n_steps: int) -> np.ndarray:
@@ -107,37 +107,22 @@ def frame_profile(
         return np.where(count > 0.5, total / np.maximum(count, 1.0), np.nan)
 
 
-def _grow(profile: np.ndarray, peak: int, lo: int, hi: int, level: float) -> tuple[int, int]:
-    """The run of frames in ``lo..hi`` around ``peak`` whose profile is >= ``level``."""
-    above = np.nan_to_num(profile[lo : hi + 1], nan=-1.0) >= level
-    j = peak - lo
-    left = np.flatnonzero(~above[:j])
-    right = np.flatnonzero(~above[j:])
-    a = left[-1] + 1 if len(left) else 0
-    b = j + right[0] - 1 if len(right) else len(above) - 1
-    return lo + int(a), lo + int(b)
-
-
-def fit_extents(
-    spots: Sequence[Spot], profile: ArrayLike, rule: ExtentRule, fps: float
-) -> list[Spot]:
-    """``spots`` (one video's, pairwise apart, as greedy NMS gives them) refitted to
-    ``profile`` (:func:`frame_profile`) by ``rule``; scores kept. The refitted spots stay
-    pairwise apart: each reaches no further left than its refitted left neighbour's end
-    and no further right than its right neighbour's window."""
-    m = np.asarray(profile, np.float64)
-    pad, reach = rule.frames(fps)
-    ordered = sorted(spots)
+def profile_spots(profile: ArrayLike, threshold: float, rule: ExtentRule, fps: float) -> list[Spot]:
+    """Micro spots of one video: each run of frames whose ``profile`` (:func:`frame_profile`)
+    is >= ``threshold`` and at least ``rule.min_s`` long, widened by ``rule.pad_s`` on each
+    side (clipped to the video), spots that then overlap merged; scored by the highest
+    profile value inside. Sorted by start, pairwise apart."""
+    m = np.nan_to_num(np.asarray(profile, np.float64), nan=-1.0)
+    min_len, pad = rule.frames(fps)
+    edges = np.diff(np.concatenate([[0], (m >= threshold).astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
     out: list[Spot] = []
-    for i, sp in enumerate(ordered):
-        floor = out[-1].end + 1 if out else 0
-        ceil = ordered[i + 1].start - 1 if i + 1 < len(ordered) else len(m) - 1
-        lo, hi = max(floor, sp.start - reach, 0), min(ceil, sp.end + reach, len(m) - 1)
-        core = m[max(sp.start, lo) : min(sp.end, hi) + 1]
-        if not len(core) or not np.isfinite(core).any():
-            out.append(sp)  # no window scored these frames: nothing to fit to
+    for a, b in zip(starts, ends, strict=True):
+        if b - a + 1 < min_len:
             continue
-        peak = max(sp.start, lo) + int(np.nanargmax(core))
-        a, b = _grow(m, peak, lo, hi, rule.level * m[peak])
-        out.append(Spot(max(lo, a - pad), min(hi, b + pad), sp.score))
+        lo, hi, peak = max(0, a - pad), min(len(m) - 1, b + pad), float(m[a : b + 1].max())
+        if out and lo <= out[-1].end:
+            last = out.pop()
+            lo, peak = last.start, max(peak, last.score)
+        out.append(Spot(int(lo), int(hi), peak))
     return out

@@ -141,8 +141,9 @@ class SpotterModel:
         self.layout = layout
         self.config = config
         self.training: dict[str, Any] = dict(training or {})
-        # How to spot with it, learnt after training (not part of its id): "threshold",
-        # chosen by ``mespot train`` on the out-of-fold scores of its training subjects.
+        # How to spot with it, learnt after training (not part of its id): "threshold" (micro
+        # spots) and "window_threshold", chosen by ``mespot train`` on the out-of-fold
+        # scores of its training subjects (cluster.run.spot.chosen_threshold).
         self.spotting: dict[str, Any] = dict(spotting or {})
 
     @property
@@ -150,6 +151,12 @@ class SpotterModel:
         """The micro score at which this model spots: its own, chosen on its training
         subjects' out-of-fold scores, or DEFAULT_THRESHOLD for a model without one."""
         return float(self.spotting.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def window_threshold(self) -> float:
+        """The window-score threshold (macro runs; micro spots when spotting window-long):
+        chosen beside ``threshold``, the same one for a model spotting on windows."""
+        return float(self.spotting.get("window_threshold", self.threshold))
 
     @property
     def model_id(self) -> str:

@@ -22,10 +22,10 @@ ablation; each config has its own store).
 
 Features are extracted with the default FeatureConfig, one model (default ModelConfig) is
 trained on the training corpus and scores the held-out windows; intervals are spotted
-as ``mespot spot`` spots them (greedy NMS, each micro spot then fitted to the onset and
-offset the extent head scores; ``--window-spots``: a model without one, spots
-window-long) at the threshold ``mespot train`` would give the model (the F1-best on
-out-of-fold scores of the training subjects; ``--folds K``: K groups of them, for speed)
+as ``mespot spot`` spots them (micro: runs of the extent head's per-frame profile;
+``--window-spots``: a model without a head, greedy NMS over windows) at the threshold
+``mespot train`` would give the model (the F1-best on out-of-fold scores of the training
+subjects; ``--folds K``: K groups of them, for speed)
 or at ``--threshold``, and judged under both rules. Prints micro recall,
 precision and F1, footage kept, window AUC, recall per AU and per subject (a movement is
 found when some spot satisfies the rule), the spots that match no micro-movement by what
@@ -227,20 +227,22 @@ def main() -> None:
     train, test = (dataset == trained_on) & (data.y >= 0), dataset == scored
     (scores, macro, steps), model_id = trained_scores(store_dir, data, train, test, args)
     truth = ground_truth(store, ("micro",))
-    if args.threshold is None:  # the shipped default: chosen on the training folds
-        args.threshold = fold_threshold(store_dir, data, train, truth, args)
     rows, video_table = data.table.filter(test), read_table(store, paths.VIDEOS)
+    chosen = fold_threshold(store_dir, data, train, truth, video_table, args)
+    if args.threshold is None:  # the shipped default: chosen on the training folds
+        args.threshold = chosen[0]
+    window_threshold = chosen[1]
     videos = {(v["dataset"], v["subject"], v["video"]): v for v in video_table.to_pylist()}
     events = events_by_video(work, (trained_on, scored))
     preds = window_predictions(rows, scores, "bench", "none", macro, steps)
 
     def spots(th):
-        return micro_spots(preds, video_table, th)
+        return micro_spots(preds, video_table, th, window_threshold)
 
     sweep = [judge(spots(th), videos, truth, events, th) for th in THRESHOLDS]
     main_run = judge(spots(args.threshold), videos, truth, events, args.threshold)
     truths = {"micro": truth, "macro": ground_truth(store, ("macro",))}
-    kinds = kind_reports(preds, video_table, truths, args.threshold)
+    kinds = kind_reports(preds, video_table, truths, args.threshold, window_threshold)
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
     label = f"{scored}-{trained_on}-s{args.seed}" + ("-windows" * args.window_spots)
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{label}.png", f"{scored} windows")
@@ -281,26 +283,29 @@ def trained_scores(store_dir: Path, data, train, test, args):
     return (micro, macro, model.predict_steps(data.X[test])), model.model_id
 
 
-def micro_spots(preds, videos, threshold: float) -> dict:
+def micro_spots(preds, videos, threshold: float, window_threshold: float) -> dict:
     """(dataset, subject, video) -> its micro spots, as ``mespot spot`` spots them
-    (cluster.run.spot.spot_table: greedy NMS, then fitted by the extent head where the
-    predictions carry timestep scores)."""
+    (cluster.run.spot.spot_table: runs of the extent head's profile where the predictions
+    carry timestep scores, else greedy NMS)."""
     from cluster.run.spot import spot_table
     from pipeline.core.intervals import Spot
 
     cols = (preds.column(c).to_pylist() for c in ("dataset", "subject", "video"))
     out: dict = {key: [] for key in set(zip(*cols, strict=True))}
-    table = spot_table(preds, videos, threshold)
+    table = spot_table(preds, videos, threshold, macro_threshold=window_threshold)
     for r in table.filter(pc.equal(table.column("kind"), "micro")).to_pylist():
         key = (r["dataset"], r["subject"], r["video"])
         out[key].append(Spot(r["start_frame"], r["end_frame"], r["score"]))
     return {key: sorted(v) for key, v in sorted(out.items())}
 
 
-def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
-    """The threshold ``mespot train`` would give the model (cluster.run.spot.chosen_threshold):
-    the F1-best on out-of-fold scores of the training subjects, here from ``--folds`` groups
-    of them (one per subject with 0). Scores cached beside the store."""
+def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> tuple[float, float]:
+    """The thresholds ``mespot train`` would give the model (micro, window;
+    cluster.run.spot.chosen_threshold): the F1-best on out-of-fold scores of the training
+    subjects, here from ``--folds`` groups of them (one per subject with 0). The folds'
+    window scores come from classifiers alone and their timestep scores from extent heads
+    alone (each a fresh network, seeded as the model's, so no classifier is fitted twice
+    for them); both cached beside the store."""
     from cluster.run.spot import chosen_threshold
     from cluster.store.parquet import window_predictions
     from pipeline.learn.lstm import ModelConfig, SpotterModel
@@ -308,7 +313,6 @@ def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
     subjects = np.asarray(data.table.column("subject").to_pylist(), dtype=object)
     names = sorted(set(subjects[train]))
     groups = [names[i :: args.folds] for i in range(args.folds)] if args.folds else names
-    # window scores only: the threshold is chosen on window-long spots, as `mespot train` does
     cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes, extent=False)
     recipe = repr((groups, cfg)).replace(", extent=False", "")  # the key before extent heads
     key = hashlib.sha256(data.X[train].tobytes() + recipe.encode()).hexdigest()
@@ -322,13 +326,44 @@ def fold_threshold(store_dir: Path, data, train, truth, args) -> float:
             oof[train & out] = model.predict_kinds(data.X[train & out])[0]
         print(f"{len(groups)} folds for the threshold in {time.perf_counter() - t:.0f} s")
         np.save(cache, oof[train])
-    preds = window_predictions(data.table.filter(train), np.load(cache), "bench", "oof")
-    chosen = chosen_threshold(preds, truth)
-    print(f"threshold chosen on {len(groups)} training folds: {chosen}")
-    return chosen["threshold"] if chosen else 0.5
+    steps = None
+    if not args.window_spots:
+        steps_cache = store_dir / f"oof-steps-{key[:16]}.npy"
+        steps = fold_steps(steps_cache, data, train, subjects, groups, cfg)
+    preds = window_predictions(
+        data.table.filter(train), np.load(cache), "bench", "oof", None, steps
+    )
+    chosen = chosen_threshold(preds, truth, videos)
+    print(f"thresholds chosen on {len(groups)} training folds: {chosen}")
+    return (chosen["threshold"], chosen["window_threshold"]) if chosen else (0.5, 0.5)
 
 
-def kind_reports(preds, videos, truths, threshold) -> dict:
+def fold_steps(cache: Path, data, train, subjects, groups, cfg) -> np.ndarray:
+    """Out-of-fold timestep scores of the training windows from extent heads, one per
+    group of subjects held out (cached)."""
+    from pipeline.learn import extent
+    from pipeline.learn.runtime import seed_everything
+
+    if not cache.exists():
+        t, oof = time.perf_counter(), np.zeros(data.steps.shape, np.float32)
+        lay = data.layout
+        for group in groups:
+            out = np.isin(subjects, list(np.atleast_1d(group)))
+            seed_everything(cfg.seed)
+            net = extent.build(
+                lay.n_timesteps, lay.n_features, cfg.units, cfg.dropout, cfg.learning_rate
+            )
+            fit = train & ~out
+            seed_everything(cfg.seed)
+            steps = extent.check_steps(data.steps[fit], int(fit.sum()), lay.n_timesteps)
+            extent.fit(net, data.X[fit], steps, cfg.batch_size, cfg.epochs)
+            oof[train & out] = extent.predict(net, data.X[train & out])
+        print(f"{len(groups)} extent heads for the threshold in {time.perf_counter() - t:.0f} s")
+        np.save(cache, oof[train])
+    return np.load(cache)
+
+
+def kind_reports(preds, videos, truths, threshold, window_threshold) -> dict:
     """Micro, macro and MEGC's overall, both rules, at ``threshold``, spotted and judged as
     ``mespot evaluate`` does (cluster.run.spot.spot_table, cluster.run.evaluate); micro only
     for a model without a macro class."""
@@ -336,7 +371,7 @@ def kind_reports(preds, videos, truths, threshold) -> dict:
     from cluster.run.spot import spot_table
     from pipeline.core.metrics import evaluate_kinds
 
-    intervals = spot_table(preds, videos, threshold)
+    intervals = spot_table(preds, videos, threshold, macro_threshold=window_threshold)
     cols = (preds.column(c).to_pylist() for c in ("dataset", "subject", "video"))
     keep = set(zip(*cols, strict=True))
     kinds = ("micro",) if preds.column("macro_score").null_count else ("micro", "macro")

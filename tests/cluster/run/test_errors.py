@@ -105,7 +105,7 @@ def test_evaluate_with_other_settings_keeps_its_own_report(trained, capsys):
     plain = json.loads((store / "reports" / model_id / "report.json").read_text())
     other = store / "reports" / f"{model_id}+threshold-0.3" / "report.json"
     assert other.exists() and plain["model_id"] == model_id
-    assert "LSTM threshold 0.3;" in (other.parent / "report.md").read_text()
+    assert "LSTM threshold 0.3 (micro;" in (other.parent / "report.md").read_text()
     plain_md = (store / "reports" / model_id / "report.md").read_text()
     assert "LSTM threshold chosen per held-out subject on the other subjects (" in plain_md
     # The refinement was measured, lowered F1 and was removed: the flag is refused.

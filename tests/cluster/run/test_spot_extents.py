@@ -1,27 +1,28 @@
-"""Micro spots fitted to the extent head's timestep scores, as spot_table writes them.
+"""Micro spots from the extent head's timestep scores, as spot_table writes them.
 
 One 100-frame video at 50 fps, windows of 10 frames every 5, 5 timesteps of 2 frames each.
-A micro-movement runs over frames 44-52, across the end of the one window that scores
+A micro-movement runs over frames 44-56, across the end of the one window that scores
 high (40-49); every timestep whose middle lies in it scores 0.9, the others 0.05:
 
-    frame      0   ...   40    44 .. 49  52   ...   99
-    truth                      [=========]
+    frame      0   ...   40    44 .. 49 .. 56   ...   99
+    truth                      [============]
     window 40            [==========]            score 0.9, the others 0.1
 
-The window-long spot 40-49 shares 6 of the 13 frames of window and movement together
-(IoU 0.46, a miss under MEGC's rule); fitted to the timestep scores it is not.
+The window-long spot 40-49 (greedy NMS) shares 6 of the 17 frames of window and movement
+together (IoU 0.35, a miss under MEGC's rule); the run of the per-frame profile starts and
+ends with the movement.
 """
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.run.spot import spot_table
+from cluster.run.spot import chosen_intervals, chosen_threshold, spot_table
 from pipeline.core.extents import step_labels
 from pipeline.core.intervals import Interval
 from schemas import WINDOW_PREDICTIONS, conform
 
-TRUTH = Interval(44, 52)
+TRUTH = Interval(44, 56)
 STARTS = np.arange(0, 91, 5)
 VIDEOS = pa.table({"dataset": ["d"], "subject": ["s"], "video": ["v"], "fps": [50.0]})
 
@@ -45,15 +46,59 @@ def micro(table: pa.Table) -> list[Interval]:
     return [Interval(r["start_frame"], r["end_frame"]) for r in rows]
 
 
-def test_the_spot_is_fitted_to_the_movement_not_to_its_window():
-    (fitted,) = micro(spot_table(predictions(), VIDEOS, 0.5))
+def test_the_spot_is_the_movements_run_not_its_window():
+    (run,) = micro(spot_table(predictions(), VIDEOS, 0.5))
     (window,) = micro(spot_table(predictions(), VIDEOS, 0.5, extents=None))
     assert window == Interval(40, 49) and window.iou(TRUTH) < 0.5
-    assert fitted.iou(TRUTH) >= 0.5 and fitted.coverage_of(TRUTH) >= 0.8
-    assert fitted.end > window.end  # it reached past the window the suppression kept
+    # the profile is 0.9 on frames 45..56 (44 sits where a timestep outside meets one
+    # inside): that run, padded by 0.08 s (4 frames at 50 fps)
+    assert run == Interval(41, 60) and run.iou(TRUTH) >= 0.5 and run.coverage_of(TRUTH) == 1
+
+
+def test_macro_runs_keep_the_window_threshold():
+    preds = predictions().to_pylist()
+    for r in preds:
+        r["macro_score"] = 0.6 if 70 <= r["start_frame"] <= 80 else 0.0
+    table = spot_table(conform(preds, WINDOW_PREDICTIONS), VIDEOS, 0.5, macro_threshold=0.7)
+    assert micro(table) == [Interval(41, 60)]
+    assert table.filter(pc.equal(table.column("kind"), "macro")).num_rows == 0
+    table = spot_table(conform(preds, WINDOW_PREDICTIONS), VIDEOS, 0.5, macro_threshold=0.5)
+    macro = table.filter(pc.equal(table.column("kind"), "macro")).to_pylist()
+    assert [(r["start_frame"], r["end_frame"]) for r in macro] == [(70, 89)]
 
 
 def test_predictions_without_timestep_scores_keep_window_long_spots():
     assert micro(spot_table(predictions(with_steps=False), VIDEOS, 0.5)) == [Interval(40, 49)]
     old = predictions().drop_columns(["step_scores"])  # predictions written before the head
     assert micro(spot_table(old, VIDEOS, 0.5)) == [Interval(40, 49)]
+
+
+def labelled(subject: str) -> list[dict]:
+    """``predictions()`` for ``subject``, labelled, with a distractor: windows 70-80 score
+    0.6 and their timesteps 0.45."""
+    rows = predictions().to_pylist()
+    for r in rows:
+        r |= {"subject": subject, "video": f"{subject}_1", "fold": subject}
+        r["label"] = r["start_frame"] == 40
+        if 70 <= r["start_frame"] <= 80:
+            r["score"], r["step_scores"] = 0.6, [0.45] * 5
+    return rows
+
+
+def test_the_micro_threshold_is_chosen_on_profile_runs_and_the_window_one_beside_it():
+    preds = conform([r for s in "ABC" for r in labelled(s)], WINDOW_PREDICTIONS)
+    videos = pa.table(
+        {"dataset": ["d"] * 3, "subject": list("ABC"), "video": [f"{s}_1" for s in "ABC"],
+         "fps": [50.0] * 3}
+    )  # fmt: skip
+    truth = {("d", s, f"{s}_1"): [TRUTH] for s in "ABC"}
+    chosen = chosen_threshold(preds, truth, videos)
+    assert chosen["spots"] == "profile" and chosen["f1"] == 1.0
+    assert 0.45 < chosen["threshold"] <= 0.9 and 0.6 < chosen["window_threshold"] <= 0.9
+    # without the videos' frame rates (or timestep scores) it is chosen on windows alone,
+    # and no window covers 80% of these movements: nothing to choose by
+    assert chosen_threshold(preds, truth) is None
+    # each held-out subject: both chosen on the others, the profile's for its micro spots
+    intervals, per_subject = chosen_intervals(preds, videos, truth)
+    assert set(per_subject) == set("ABC")
+    assert micro(intervals) == [Interval(41, 60)] * 3

@@ -85,11 +85,11 @@ def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
     for mid in (model_id, "baseline-moilanen"):
         validate_table(table(store / "intervals" / f"model={mid}"), SPOTTED_INTERVALS)
     md = (report / "report.md").read_text()
-    assert "LSTM micro spots: fitted to the extent head's onsets and offsets" in md
+    assert "LSTM micro spots: runs of the extent head's profile" in md
     # window-long spots on request, reported in a folder of their own
     assert main(["evaluate", str(store), "--window-spots"]) == 0
     md = (store / "reports" / f"{model_id}+window-spots" / "report.md").read_text()
-    assert "LSTM micro spots: window-long" in md
+    assert "LSTM micro spots: window-long (greedy NMS)" in md
 
 
 def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_path, capsys):

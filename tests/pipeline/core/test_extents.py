@@ -1,12 +1,12 @@
-"""Spots fitted to timestep scores: bounds, labels, the per-frame profile, the refit."""
+"""Micro spots from timestep scores: bounds, labels, the per-frame profile, its runs."""
 
 import numpy as np
 import pytest
 
 from pipeline.core.extents import (
     ExtentRule,
-    fit_extents,
     frame_profile,
+    profile_spots,
     step_bounds,
     step_labels,
 )
@@ -46,6 +46,9 @@ def test_frame_profile_averages_the_windows_over_each_frame():
         frame_profile([0], [4], [0.2, 0.6], 10)
 
 
+RULE = ExtentRule(min_s=0.05, pad_s=0.02)  # at 100 fps: runs of >= 5 frames, padded by 2
+
+
 def _profile(n, runs):
     m = np.full(n, 0.05)
     for (a, b), v in runs.items():
@@ -53,54 +56,30 @@ def _profile(n, runs):
     return m
 
 
-RULE = ExtentRule(level=0.5, pad_s=0.02, reach_s=0.1)  # at 100 fps: pad 2, reach 10 frames
+def test_profile_runs_become_padded_spots_scored_by_their_peak():
+    #   frames   0 ..... 20 ... 35 ...... 60 61 62 63 ....... 80 .. 90 ... 99
+    #   profile          [0.6 0.9]        [0.7 x 4: too short]  [0.5 .. ]
+    m = _profile(100, {(20, 35): 0.6, (28, 30): 0.9, (60, 63): 0.7, (80, 99): 0.5})
+    got = profile_spots(m, 0.5, RULE, fps=100)
+    assert got == [Spot(18, 37, 0.9), Spot(78, 99, 0.5)]  # padding clipped at the end
+    assert profile_spots(m, 0.95, RULE, fps=100) == []
 
 
-def test_a_spot_shrinks_to_its_movement_and_keeps_its_score():
-    #   frames  100 ............ 151   (the window greedy NMS kept)
-    #   profile       [120 .. 135] 0.9, 0.05 elsewhere
-    m = _profile(300, {(120, 135): 0.9})
-    (got,) = fit_extents([Spot(100, 151, 0.8)], m, RULE, fps=100)
-    assert got == Spot(118, 137, 0.8)  # the run, padded by 2 frames
+def test_runs_closer_than_twice_the_padding_merge():
+    m = _profile(100, {(20, 30): 0.8, (33, 40): 0.6})  # 2 frames apart, padded by 2 each
+    assert profile_spots(m, 0.5, RULE, fps=100) == [Spot(18, 42, 0.8)]
 
 
-def test_a_spot_reaches_past_its_window_but_no_further_than_reach():
-    # the movement straddles the window's end: 140..158; reach 10 frames -> up to 161
-    m = _profile(300, {(140, 158): 0.9})
-    (got,) = fit_extents([Spot(100, 151, 0.8)], m, RULE, fps=100)
-    assert (got.start, got.end) == (138, 160)
-    # a longer run is cut at the reach
-    m = _profile(300, {(140, 190): 0.9})
-    (got,) = fit_extents([Spot(100, 151, 0.8)], m, RULE, fps=100)
-    assert (got.start, got.end) == (138, 161)
-
-
-def test_the_level_is_a_share_of_the_spots_peak():
-    # peak 0.4 inside the window; 0.3 around it is above half of it, 0.1 is not
-    m = _profile(300, {(110, 139): 0.3, (120, 125): 0.4, (140, 145): 0.1})
-    (got,) = fit_extents([Spot(100, 151, 0.8)], m, RULE, fps=100)
-    assert (got.start, got.end) == (108, 141)
-
-
-def test_refitted_spots_stay_apart():
-    # two touching windows whose movements run into each other's window
-    m = _profile(400, {(140, 170): 0.8, (175, 200): 0.9})
-    spots = [Spot(100, 151, 0.8), Spot(152, 203, 0.7)]
-    a, b = fit_extents(spots, m, RULE, fps=100)
-    assert a.end < b.start
-    assert (a.start, a.end) == (138, 151)  # stops before its neighbour's window
-    assert (b.start, b.end) == (173, 202)
-
-
-def test_frames_no_window_scored_leave_the_spot_as_it_is():
-    m = np.full(300, np.nan)
-    assert fit_extents([Spot(100, 151, 0.8)], m, RULE, fps=100) == [Spot(100, 151, 0.8)]
-    assert fit_extents([], m, RULE, fps=100) == []
+def test_frames_no_window_scored_spot_nothing():
+    m = _profile(50, {(10, 30): 0.9})
+    m[20:] = np.nan
+    assert profile_spots(m, 0.5, RULE, fps=100) == [Spot(8, 21, 0.9)]  # the run ends at 19
+    assert profile_spots(np.full(30, np.nan), 0.5, RULE, fps=100) == []
 
 
 def test_rule_validation_and_frames():
-    assert ExtentRule().frames(100) == (4, 13) and ExtentRule().frames(25) == (1, 3)
-    for bad in ({"level": 0}, {"level": 1.0}, {"pad_s": -0.1}):
+    assert ExtentRule().frames(100) == (16, 8) and ExtentRule().frames(25) == (4, 2)
+    for bad in ({"min_s": -1}, {"pad_s": -0.1}):
         with pytest.raises(ValueError):
             ExtentRule(**bad)
     with pytest.raises(ValueError, match="fps"):
