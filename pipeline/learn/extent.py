@@ -1,5 +1,5 @@
 """The extent head: for each timestep of a window, the probability that it lies inside a
-micro-movement (pipeline.core.extents turns these into spots' onsets and offsets).
+micro-movement (pipeline.core.extents turns them into micro spots, onset to offset).
 
 A second small network beside the window classifier (pipeline.learn.lstm): two
 bidirectional LSTM layers over the window's (T, F) input and a sigmoid per timestep,

@@ -5,7 +5,7 @@ network (Input(T, F) -> LSTM(units, sequences) -> LSTM(units) -> Dense(classes, 
 Adam 1e-3, 50 epochs) says whether the window holds a micro-movement (class 1) and, with
 three classes (the default), a macro-expression (class 2; pipeline.core.labels); its score
 is the probability of class 1, its macro score that of class 2. A model may carry an extent
-head too (pipeline.learn.extent): timestep scores that place a spot's onset and offset.
+head too (pipeline.learn.extent): timestep scores whose runs are its micro spots.
 
 A model records the ``FeatureLayout`` it was trained on and refuses features with
 another one, raising ``LayoutMismatch``. TensorFlow is imported lazily, inside the
@@ -61,8 +61,8 @@ class ModelConfig:
     ``classes``: 3 learns none / micro / macro (macro-expressions spotted as their own
     class); 2 is the paper's none / micro, where macro windows are negatives.
     ``extent``: train the extent head too (pipeline.learn.extent, as many units per
-    direction), whose timestep scores fit each micro spot to its movement's onset and
-    offset (pipeline.core.extents); ``fit`` then needs timestep labels.
+    direction), whose timestep scores spot micro-movements from onset to offset
+    (pipeline.core.extents); ``fit`` then needs timestep labels.
     """
 
     units: int = 32
