@@ -6,7 +6,9 @@
 
 Ingests every clip into a store (``mespot ingest``: the feature config of the model's
 store, each clip's own frame rate), scores its windows with ``--model`` (``mespot spot``),
-spots intervals at each of ``--thresholds`` (greedy NMS, as ``mespot spot``) and matches
+spots micro intervals at each of ``--thresholds`` as ``mespot spot`` does (runs of the
+extent head's profile, or greedy NMS over windows for a model without one or with
+``--window-spots``) and matches
 them to the hand-marked stretches of ``clips.csv``: a spot counts on a still stretch when
 it lies wholly inside it (a false positive on a still face), on any other stretch when at
 least half of its frames lie inside it. Prints, per kind of stretch
@@ -52,31 +54,34 @@ def run(args) -> dict:
     if mespot(["spot", args.model, str(store), str(store)]) != 0:
         raise SystemExit("spot failed")
     videos, preds = (
-        ds.dataset(store / name, format="parquet").to_table().to_pylist()
-        for name in ("videos", "predictions")
+        ds.dataset(store / name, format="parquet").to_table() for name in ("videos", "predictions")
     )
-    by_clip = {Path(v["uri"]).name: v for v in videos}
-    windows = defaultdict(list)
-    for r in preds:
-        windows[(r["subject"], r["video"])].append((r["start_frame"], r["end_frame"], r["score"]))
+    by_clip = {Path(v["uri"]).name: v for v in videos.to_pylist()}
     return {
-        f"{t:g}": spots_at(t, by_clip, windows, marks(Path(args.marks)), args.clips)
+        f"{t:g}": spots_at(
+            micro_spots(preds, videos, t, args.window_spots), by_clip, marks(Path(args.marks)),
+            args.clips,
+        )
         for t in args.thresholds
-    }
+    }  # fmt: skip
 
 
-def spots_at(threshold: float, by_clip: dict, windows: dict, rows: list[dict], clips: str) -> dict:
-    """Greedy NMS at ``threshold`` per clip; spots on each marked stretch (>= half inside)."""
-    import numpy as np
+def micro_spots(preds, videos, threshold: float, window_spots: bool) -> dict:
+    """(subject, video) -> its micro spots (start, end, score) at ``threshold``, as
+    ``mespot spot`` spots them (cluster.run.spot.spot_table)."""
+    import pyarrow.compute as pc
 
-    from pipeline.core.spotting import spot_intervals
+    from cluster.run.spot import EXTENTS, spot_table
 
-    spots = {}
-    for key, ws in windows.items():
-        ws = sorted(ws)
-        a = np.asarray(ws)
-        found = spot_intervals(a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2], threshold)
-        spots[key] = [(s.start, s.end, s.score) for s in found]
+    table = spot_table(preds, videos, threshold, extents=None if window_spots else EXTENTS)
+    spots = defaultdict(list)
+    for r in table.filter(pc.equal(table.column("kind"), "micro")).to_pylist():
+        spots[(r["subject"], r["video"])].append((r["start_frame"], r["end_frame"], r["score"]))
+    return spots
+
+
+def spots_at(spots: dict, by_clip: dict, rows: list[dict], clips: str) -> dict:
+    """Spots on each marked stretch (>= half inside; wholly inside a still one) and per clip."""
     kinds: dict[str, dict] = defaultdict(lambda: {"stretches": 0, "seconds": 0.0, "spots": 0})
     for m in rows:
         v = by_clip.get(m["clip"])
@@ -114,6 +119,7 @@ def main() -> None:
     p.add_argument("--marks", default=str(HERE / "clips.csv"))
     p.add_argument("--thresholds", default="0.5,0.7,0.9", help="spotting thresholds to report")
     p.add_argument("--executor", choices=("ray", "local"), default="local")
+    p.add_argument("--window-spots", action="store_true", help="greedy NMS over windows")
     args = p.parse_args()
     args.thresholds = [float(t) for t in args.thresholds.split(",")]
     out = run(args)
