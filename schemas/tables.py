@@ -15,7 +15,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 # 2: videos.variable_rate; features on a time grid. 3: cell flow; macro scores and kinds.
-SCHEMA_VERSION = "3"
+# 4: window_predictions.step_scores (the extent head's timestep scores).
+SCHEMA_VERSION = "4"
 
 
 class SchemaMismatch(ValueError):
