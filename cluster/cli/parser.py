@@ -173,8 +173,8 @@ def _add_train(sub: Subparsers) -> None:
     t.add_argument(
         "--no-extent",
         action="store_true",
-        help="no extent head: micro spots stay window-long (default trains one, whose "
-        "timestep scores fit each spot to its movement's onset and offset)",
+        help="no extent head: micro spots by greedy NMS over windows, window-long (default "
+        "trains one, whose timestep scores spot micro-movements from onset to offset)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--executor", choices=("ray", "local"), default="ray")

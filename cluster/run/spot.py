@@ -214,7 +214,8 @@ def chosen_intervals(
             pc.equal(predictions.column("subject"), person[1]),
         )
         window = best_threshold(_windows_only(others)) if others else float("inf")
-        micro = best_threshold(list(others.values())) if others else float("inf")
+        on_profile = any(v.profile is not None for v in others.values())
+        micro = best_threshold(list(others.values())) if on_profile else window
         chosen[person[1]] = micro if threshold is None else threshold
         parts.append(
             spot_table(

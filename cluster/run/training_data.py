@@ -93,14 +93,20 @@ def timestep_labels(store: Store, table: pa.Table, y: np.ndarray, n_steps: int) 
     out = np.full((table.num_rows, n_steps), -1, np.int8)
     truth = ground_truth(store, ("micro",))
     cols = ("dataset", "subject", "video")
-    keys = list(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+    keys = zip(*(table.column(c).to_pylist() for c in cols), strict=True)
     starts, ends = (table.column(c).to_numpy() for c in ("start_frame", "end_frame"))
-    rows_of: dict[tuple, list[int]] = {}
-    for i in np.flatnonzero(y >= 0):
-        rows_of.setdefault(keys[i], []).append(int(i))
-    for key, rows in rows_of.items():
+    for key, rows in _rows_by_video(keys).items():
+        rows = rows[y[rows] >= 0]
         out[rows] = step_labels(starts[rows], ends[rows], n_steps, truth.get(key, []))
     return out
+
+
+def _rows_by_video(keys) -> dict[tuple, np.ndarray]:
+    """Row numbers of each (dataset, subject, video) key, from the rows' keys in order."""
+    rows_of: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        rows_of.setdefault(key, []).append(i)
+    return {key: np.asarray(rows, np.int64) for key, rows in rows_of.items()}
 
 
 def ground_truth(store: Store, kinds: tuple[str, ...]) -> dict[tuple, list[Interval]]:
@@ -126,12 +132,10 @@ def macro_windows(store: Store, table: pa.Table, config: FeatureConfig) -> np.nd
     if not macro or not table.num_rows:
         return out
     datasets, subjects, videos, starts, ends = window_columns(table, config.label_span_s)
-    rows_of: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(datasets, subjects, videos, strict=True)):
-        rows_of.setdefault(key, []).append(i)
+    rows_of = _rows_by_video(zip(datasets, subjects, videos, strict=True))
     for key, intervals in macro.items():
-        rows = np.asarray(rows_of.get(key, []), np.int64)
-        if len(rows):
+        rows = rows_of.get(key)
+        if rows is not None:
             out[rows] = inside(starts[rows], ends[rows], intervals)
     return out
 

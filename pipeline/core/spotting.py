@@ -10,9 +10,10 @@ frame; windows that merely touch (``[0, 4]`` and ``[5, 9]``) do not.
 - :func:`merge_detections` spots movements longer than a window (macro-expressions): each
   run of overlapping detections becomes one interval.
 
-The onset/offset refinement the paper leaves to future work (narrowing each spot to the
-frames whose covering windows agree) was built and measured, and removed: it lowered the
-IoU-rule F1 and the coverage-rule recall on the held-out benchmark (BENCHMARKS.md).
+Onsets and offsets, which the paper leaves to future work, come from a model's extent
+head (pipeline.core.extents). A first refinement here, narrowing each spot to the frames
+whose covering windows agree, was removed: it lowered the IoU-rule F1 and the
+coverage-rule recall on the held-out benchmark (BENCHMARKS.md).
 """
 
 from __future__ import annotations
