@@ -55,8 +55,10 @@ def corpora(args):
     """The training corpus and the one scored: ``--eval heldout`` (the fixed held-out set),
     ``--eval dev`` (the training faces, another seed) or ``--eval unseen`` (faces left out of
     training: a face the model has not seen, as the held-out ones are, without touching
-    them). Choices are made on dev sets only. ``--train-photos all`` trains on every training
-    photo (PHOTOS and MORE_PHOTOS), ``few`` on the four default ones."""
+    them); ``--eval devsparse`` and ``--eval unseensparse`` score each of those two at the
+    sparse held-out set's density (another seed). Choices are made on dev sets only.
+    ``--train-photos all`` trains on every training photo (PHOTOS and MORE_PHOTOS), ``few``
+    on the four default ones."""
     from pipeline.synth.config import REALISTIC, SynthConfig
     from pipeline.synth.renderer import HELD_OUT_PHOTOS, MORE_PHOTOS, PHOTOS
 
@@ -68,11 +70,19 @@ def corpora(args):
         tag += f"-{args.train_subjects}"
     if args.eval == "dev":
         return {f"train{tag}": base, "dev": replace(base, subjects=6, seed=7, photos=())}
+    if args.eval == "devsparse":  # the dev set at the sparse set's density, for tuning on
+        dev = replace(base, subjects=6, videos=4, seed=8, photos=(), micro_per_10s=1.0)
+        return {f"train{tag}": base, "devsparse": dev}
     if args.eval == "unseen":  # the fourth default photo and two small faces, left out
         few = args.train_photos == "few"
         rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)
         scored = replace(base, subjects=6, seed=7, photos=UNSEEN)
         return {f"trainu{tag}": replace(base, photos=rest), "unseen": scored}
+    if args.eval == "unseensparse":  # the same faces left out, at the sparse set's density
+        few = args.train_photos == "few"
+        rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)
+        scored = replace(base, subjects=6, videos=4, seed=9, photos=UNSEEN, micro_per_10s=1.0)
+        return {f"trainu{tag}": replace(base, photos=rest), "unseensparse": scored}
     held = replace(base, subjects=6, seed=101, photos=HELD_OUT_PHOTOS)
     if args.eval == "sparse":  # fixed 2026-11-28, before any tuning on it; report only
         sparse = replace(held, videos=4, seed=202, micro_per_10s=1.0)
@@ -196,7 +206,11 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=6, help="subject groups for that (0: LOSO)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--num-cpus", type=int, default=2)
-    p.add_argument("--eval", choices=("dev", "unseen", "heldout", "sparse"), default="heldout")
+    p.add_argument(
+        "--eval",
+        choices=("dev", "devsparse", "unseen", "unseensparse", "heldout", "sparse"),
+        default="heldout",
+    )
     p.add_argument("--features", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0, help="the model's seed")
     p.add_argument("--classes", type=int, default=3, help="3: none/micro/macro; 2: the paper")
