@@ -167,10 +167,13 @@ def cmd_spot(args) -> int:
     extents = None if args.window_spots else EXTENTS
     own = model.window_threshold if args.window_spots else model.threshold
     threshold = own if args.threshold is None else args.threshold
-    _, intervals = spot_new_videos(model, Store.open(args.input), out, threshold, extents)
+    _, intervals = spot_new_videos(
+        model, Store.open(args.input), out, threshold, extents, args.budget
+    )
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
     whose = " (the model's own)" if args.threshold is None and model.spotting else ""
+    whose += f", micro spots within {args.budget:g} of each video" if args.budget else ""
     print(
         f"model {run_model_id(model)}, threshold {threshold:.3g}{whose}: "
         f"{intervals.num_rows} intervals spotted{f' ({counts})' if counts else ''} -> "
@@ -188,6 +191,7 @@ def cmd_evaluate(args) -> int:
         threshold=args.threshold,
         baseline_p=args.baseline_p,
         window_spots=args.window_spots,
+        budget=args.budget,
     )
     print("\n".join(ev.summary_lines()))
     print("\n".join(f"{k}: {v}" for k, v in ev.paths.items()))

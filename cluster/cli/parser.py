@@ -24,6 +24,16 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mespot", description="Spot facial micro-expressions in long videos."
@@ -212,6 +222,14 @@ def _add_spot(sub: Subparsers) -> None:
         help="micro spots as the windows greedy NMS keeps, at the window threshold "
         "(default: runs of the extent head's per-frame profile, where the model has one)",
     )
+    sp.add_argument(
+        "--budget",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="review budget: keep only the best micro spots that fit in this fraction of "
+        "each video, e.g. 0.1 (default: every spot at the threshold)",
+    )
 
 
 def _add_evaluate(sub: Subparsers) -> None:
@@ -237,6 +255,14 @@ def _add_evaluate(sub: Subparsers) -> None:
         action="store_true",
         help="micro spots as the windows greedy NMS keeps, at the window threshold "
         "(default: runs of the extent head's per-frame profile, where the model has one)",
+    )
+    ev.add_argument(
+        "--budget",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="review budget: keep only the best micro spots that fit in this fraction of "
+        "each video, e.g. 0.1 (default: every spot at the threshold)",
     )
 
 

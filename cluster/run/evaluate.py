@@ -115,13 +115,15 @@ def evaluate_store(
     baseline_p: float | None = None,
     label_kinds: tuple[str, ...] = ("micro",),
     window_spots: bool = False,
+    budget: float | None = None,
 ) -> Evaluation:
     """Spot and score the LSTM's held-out predictions and the baseline; write the report.
 
     ``threshold`` None: each held-out subject is spotted at the threshold that is best on
     the other subjects' held-out scores (as ``mespot train`` chooses the final model's on
     all of them); a number: that threshold for every subject. ``window_spots``: keep
-    window-long micro spots even where the model has an extent head."""
+    window-long micro spots even where the model has an extent head. ``budget``: keep
+    only the best LSTM micro spots that fit in that fraction of each video."""
     store.check_writable()  # intervals and the report go here: fail before any work
     model_id = model_id or trained_model_id(store)
     preds = read_model_rows(store, paths.PREDICTIONS, model_id)
@@ -138,7 +140,7 @@ def evaluate_store(
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
     rule = None if window_spots else EXTENTS
     lstm_intervals, lstm_thresholds = chosen_intervals(
-        preds, videos, truths["micro"], rule, threshold
+        preds, videos, truths["micro"], rule, threshold, budget
     )
     methods = {
         f"LSTM ({model_id})": (preds, lstm_intervals, model_id),
@@ -166,10 +168,11 @@ def evaluate_store(
             else _thresholds(None, base_thresholds)
         )
         + f"; ground truth: {', '.join(label_kinds)} movements (micro), macro-expressions "
-        f"(macro); LSTM micro spots: {_spot_extent(preds, window_spots)}."
+        f"(macro); LSTM micro spots: {_spot_extent(preds, window_spots)}"
+        + (f", the best within {budget:g} of each video." if budget is not None else ".")
     )
     ev = Evaluation(model_id, reports, aucs, {})
-    folder = report_folder(model_id, threshold, baseline_p, label_kinds, window_spots)
+    folder = report_folder(model_id, threshold, baseline_p, label_kinds, window_spots, budget)
     ev.paths = _write_report(store, ev, setting, curves, folder)
     return ev
 
@@ -197,6 +200,7 @@ def report_folder(
     baseline_p: float | None,
     kinds: tuple[str, ...],
     window_spots: bool = False,
+    budget: float | None = None,
 ) -> str:
     """Where an evaluation's report goes: ``<model id>`` with the default settings, else
     ``<model id>+<setting>...`` (e.g. ``lstm-1a2b+threshold-0.3``), so that
@@ -210,6 +214,8 @@ def report_folder(
         name += "+kinds-" + "-".join(kinds)
     if window_spots:
         name += "+window-spots"
+    if budget is not None:
+        name += f"+budget-{budget:g}"
     return name
 
 

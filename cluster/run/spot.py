@@ -28,7 +28,7 @@ from cluster.store.parquet import (
     write_model_rows,
 )
 from pipeline.core.extents import EXTENTS, ExtentRule, frame_profile
-from pipeline.core.spotting import merge_detections
+from pipeline.core.spotting import merge_detections, within_budget
 from pipeline.core.thresholds import ScoredVideo, best_threshold, pooled_counts
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.learn.lstm import SpotterModel
@@ -61,6 +61,7 @@ def spot_table(
     macro_threshold: float | None = None,
     seconds: dict[tuple, tuple[np.ndarray, np.ndarray]] | None = None,
     extents: ExtentRule | None = EXTENTS,
+    budget: float | None = None,
 ) -> pa.Table:
     """Spotted intervals per video (see the module doc): micro spots at ``threshold``, on
     the profile where the predictions carry timestep scores and ``extents`` is given, else
@@ -68,18 +69,21 @@ def spot_table(
     runs of windows at or above ``macro_threshold`` (``threshold`` when None). A callable
     ``threshold`` gets the values it is compared with (profile frames or window scores).
 
-    Seconds of a spot are frame / fps, or, for videos in ``seconds`` (``frame_seconds``),
-    its frames' times."""
-    cols = ("dataset", "subject", "video", "fps")
-    fps = {
-        (d, s, v): f
-        for d, s, v, f in zip(*(videos.column(c).to_pylist() for c in cols), strict=True)
-    }
+    ``budget`` (a fraction of each video's frames): only the best micro spots that fit in
+    it (pipeline.core.spotting.within_budget). Seconds of a spot are frame / fps, or, for
+    videos in ``seconds`` (``frame_seconds``), its frames' times."""
+    keys = list(zip(*(videos.column(c).to_pylist() for c in _KEYS), strict=True))
+    fps = dict(zip(keys, videos.column("fps").to_pylist(), strict=True))
+    if budget is not None:
+        n_frames = dict(zip(keys, videos.column("n_frames").to_pylist(), strict=True))
     rows = []
     for key, g in _video_frames(predictions):
         video = _scored(g, [], fps[key], extents)
         thr = threshold(video.values()) if callable(threshold) else threshold
-        kinds = [("micro", sp) for sp in video.spots(thr, extents or EXTENTS)]
+        micro = video.spots(thr, extents or EXTENTS)
+        if budget is not None:
+            micro = within_budget(micro, n_frames[key], budget)
+        kinds = [("micro", sp) for sp in micro]
         macro = g["macro_score"].to_numpy(np.float64)
         if not np.isnan(macro).any():
             m_thr = thr if macro_threshold is None else macro_threshold
@@ -198,13 +202,14 @@ def chosen_intervals(
     truth: dict,
     extents: ExtentRule | None = EXTENTS,
     threshold: float | None = None,
+    budget: float | None = None,
 ) -> tuple[pa.Table, dict[str, float]]:
     """Held-out scores spotted with, for each subject, the thresholds that are best
     (pooled coverage-rule F1) on the other subjects' videos, so that no subject's own
     labels choose them: the micro one on what its spots are made from (profile runs with
     ``extents`` and timestep scores, else windows), the window one for macro runs.
-    ``threshold``: this micro threshold for every subject instead. Returns the intervals
-    and each subject's micro threshold."""
+    ``threshold``: this micro threshold for every subject instead; ``budget``: as for
+    ``spot_table``. Returns the intervals and each subject's micro threshold."""
     scored = scored_videos(predictions, truth, videos, extents)
     parts, chosen = [], {}
     for person in sorted({(d, s) for d, s, _ in scored}):
@@ -220,7 +225,7 @@ def chosen_intervals(
         parts.append(
             spot_table(
                 predictions.filter(mine), videos, chosen[person[1]], macro_threshold=window,
-                extents=extents,
+                extents=extents, budget=budget,
             )
         )  # fmt: skip
     if not parts:
@@ -234,10 +239,12 @@ def spot_new_videos(
     out: Store,
     threshold: float,
     extents: ExtentRule | None = EXTENTS,
+    budget: float | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Score every window of ``features`` with ``model``; write predictions and intervals
     (micro spots at ``threshold``: profile runs by ``extents`` where the model has an
-    extent head; macro runs at the model's window threshold)."""
+    extent head, the best that fit in ``budget`` of each video when given; macro runs at
+    the model's window threshold)."""
     table = read_table(features, paths.FEATURES)
     layout = FeatureLayout.from_table(
         table, read_feature_config(features), model.layout.with_magnitude, model.layout.cell_norm
@@ -259,7 +266,7 @@ def spot_new_videos(
         timed = {k: v for k, v in frame_seconds(used).items() if k in keys}
     intervals = spot_table(
         preds, videos, threshold, macro_threshold=model.window_threshold, seconds=timed,
-        extents=extents,
+        extents=extents, budget=budget,
     )  # fmt: skip
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)

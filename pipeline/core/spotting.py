@@ -9,6 +9,7 @@ frame; windows that merely touch (``[0, 4]`` and ``[5, 9]``) do not.
   non-maximum suppression over overlapping detections.
 - :func:`merge_detections` spots movements longer than a window (macro-expressions): each
   run of overlapping detections becomes one interval.
+- :func:`within_budget` keeps a video's best spots that fit in a share of its frames.
 
 Onsets and offsets, which the paper leaves to future work, come from a model's extent
 head (pipeline.core.extents). A first refinement here, narrowing each spot to the frames
@@ -111,3 +112,28 @@ def merge_detections(
         else:
             out.append(Spot(int(s[i]), int(e[i]), float(p[i])))
     return out
+
+
+def within_budget(spots: list[Spot], n_frames: int, fraction: float) -> list[Spot]:
+    """The best ``spots`` of one video that fit in ``fraction`` of its ``n_frames``: taken
+    in score order (ties: the earlier first) while the frames they cover together stay
+    within ``floor(fraction * n_frames)``; the first that does not fit ends the list, so
+    what is kept is always a top of the ranking. Returns them sorted by start.
+
+    An annotator's review budget: "show me at most a tenth of this video, best first".
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"budget must be a fraction in (0, 1], got {fraction}")
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    allowed = int(np.floor(fraction * n_frames + 1e-9))
+    covered = np.zeros(n_frames, bool)
+    kept: list[Spot] = []
+    for sp in sorted(spots, key=lambda s: (-s.score, s.start, s.end)):
+        lo, hi = max(0, sp.start), min(n_frames - 1, sp.end)
+        new = int((~covered[lo : hi + 1]).sum())
+        if covered.sum() + new > allowed:
+            break
+        covered[lo : hi + 1] = True
+        kept.append(sp)
+    return sorted(kept)

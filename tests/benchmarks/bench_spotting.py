@@ -48,6 +48,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+#: The review budget reported beside the threshold's spots (``mespot spot --budget``).
+BUDGET = 0.10
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -255,6 +257,8 @@ def main() -> None:
 
     sweep = [judge(spots(th), videos, truth, events, th) for th in THRESHOLDS]
     main_run = judge(spots(args.threshold), videos, truth, events, args.threshold)
+    budget = micro_spots(preds, video_table, args.threshold, window_threshold, BUDGET)
+    budget_run = judge(budget, videos, truth, events, args.threshold)
     truths = {"micro": truth, "macro": ground_truth(store, ("macro",))}
     kinds = kind_reports(preds, video_table, truths, args.threshold, window_threshold)
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
@@ -266,6 +270,7 @@ def main() -> None:
         "features": feature_config(args).to_dict(),
         "auc": auc,
         "at": main_run,
+        "budget": budget_run,
         "kinds": kinds,
         "sweep": sweep,
     }
@@ -297,7 +302,7 @@ def trained_scores(store_dir: Path, data, train, test, args):
     return (micro, macro, model.predict_steps(data.X[test])), model.model_id
 
 
-def micro_spots(preds, videos, threshold: float, window_threshold: float) -> dict:
+def micro_spots(preds, videos, threshold: float, window_threshold: float, budget=None) -> dict:
     """(dataset, subject, video) -> its micro spots, as ``mespot spot`` spots them
     (cluster.run.spot.spot_table: runs of the extent head's profile where the predictions
     carry timestep scores, else greedy NMS)."""
@@ -306,7 +311,7 @@ def micro_spots(preds, videos, threshold: float, window_threshold: float) -> dic
 
     cols = (preds.column(c).to_pylist() for c in ("dataset", "subject", "video"))
     out: dict = {key: [] for key in set(zip(*cols, strict=True))}
-    table = spot_table(preds, videos, threshold, macro_threshold=window_threshold)
+    table = spot_table(preds, videos, threshold, macro_threshold=window_threshold, budget=budget)
     for r in table.filter(pc.equal(table.column("kind"), "micro")).to_pylist():
         key = (r["dataset"], r["subject"], r["video"])
         out[key].append(Spot(r["start_frame"], r["end_frame"], r["score"]))
@@ -438,6 +443,13 @@ def print_report(out: dict) -> None:
                 f"| {kind} | {rule} | {c['tp']} | {c['fp']} | {c['fn']} | {c['recall']:.3f} | "
                 f"{c['precision']:.3f} | {c['f1']:.3f} | {rep['footage']:.3f} |"
             )
+    b = out["budget"]
+    print(
+        f"\nwithin a budget of {BUDGET:g} of each video (mespot spot --budget): coverage "
+        f"recall {b['coverage']['recall']:.3f}, precision {b['coverage']['precision']:.3f}, "
+        f"IoU F1 {b['iou']['f1']:.3f}, footage {b['footage']:.3f}; AU recall "
+        + ", ".join(f"{k} {r['found']}/{r['of']}" for k, r in b["per_au"].items())
+    )
     print("\n| threshold | recall (coverage) | recall (IoU) | precision (coverage) | footage |")
     print("|---|---|---|---|---|")
     for s in out["sweep"]:

@@ -102,3 +102,19 @@ def test_the_micro_threshold_is_chosen_on_profile_runs_and_the_window_one_beside
     intervals, per_subject = chosen_intervals(preds, videos, truth)
     assert set(per_subject) == set("ABC")
     assert micro(intervals) == [Interval(41, 60)] * 3
+
+
+def test_a_budget_keeps_the_best_micro_spots_that_fit():
+    preds = predictions().to_pylist()
+    for r in preds:  # a second, weaker movement: the profile 0.7 on frames 10..24
+        if r["start_frame"] in (5, 10, 15, 20):
+            r["step_scores"] = [0.7] * 5
+    preds = conform(preds, WINDOW_PREDICTIONS)
+    videos = VIDEOS.append_column("n_frames", pa.array([100], pa.int64()))
+    both = micro(spot_table(preds, videos, 0.5))
+    assert both == [Interval(6, 28), Interval(41, 60)]  # 23 + 20 frames
+    # 43 frames fit in 0.43 of 100; in 0.42 only the better one (20 frames), though the
+    # weaker one's 23 frames alone would fit in 0.25: the ranking is cut, not packed
+    assert micro(spot_table(preds, videos, 0.5, budget=0.43)) == both
+    assert micro(spot_table(preds, videos, 0.5, budget=0.42)) == [Interval(41, 60)]
+    assert micro(spot_table(preds, videos, 0.5, budget=0.19)) == []

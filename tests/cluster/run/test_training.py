@@ -90,6 +90,9 @@ def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
     assert main(["evaluate", str(store), "--window-spots"]) == 0
     md = (store / "reports" / f"{model_id}+window-spots" / "report.md").read_text()
     assert "LSTM micro spots: window-long (greedy NMS)" in md
+    assert main(["evaluate", str(store), "--budget", "0.1"]) == 0
+    md = (store / "reports" / f"{model_id}+budget-0.1" / "report.md").read_text()
+    assert "the best within 0.1 of each video." in md
 
 
 def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_path, capsys):
@@ -119,6 +122,22 @@ def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_p
     own = load_model(str(model)).threshold
     assert main(["spot", str(model), str(feats), str(tmp_path / "out2")]) == 0
     assert f"threshold {own:.3g} (the model's own): " in capsys.readouterr().out
+    # A review budget: at threshold 0, only the best micro spots within a tenth of the video
+    budget = ["--threshold", "0.0", "--budget", "0.1"]
+    assert main(["spot", str(model), str(feats), str(tmp_path / "out3"), *budget]) == 0
+    assert "micro spots within 0.1 of each video" in capsys.readouterr().out
+    (kept_dir,) = (tmp_path / "out3" / "intervals").iterdir()
+    kept = table(kept_dir).to_pylist()
+    n_frames = table(feats / "videos").column("n_frames").to_pylist()[0]
+    micro_kept = [r for r in kept if r["kind"] == "micro"]
+    micro_all = [r for r in spots.to_pylist() if r["kind"] == "micro"]
+    assert sum(r["end_frame"] - r["start_frame"] + 1 for r in micro_kept) <= 0.1 * n_frames
+    best = sorted((r["score"] for r in micro_all), reverse=True)[: len(micro_kept)]
+    assert sorted((r["score"] for r in micro_kept), reverse=True) == best
+    with pytest.raises(SystemExit) as bad:
+        main(["spot", str(model), str(feats), str(tmp_path / "o4"), "--budget", "2"])
+    assert bad.value.code == 2
+    assert "fraction in (0, 1]" in capsys.readouterr().err
 
 
 def test_spot_refuses_features_of_another_layout(trained, tiny_corpus, tmp_path, capsys):

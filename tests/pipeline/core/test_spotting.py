@@ -124,3 +124,27 @@ def test_merge_detections_joins_runs_of_windows_into_one_interval_each():
     assert merge_detections(starts, ends, scores, 0.95) == []
     # The threshold is inclusive, as for spot_intervals.
     assert merge_detections([0], [9], [0.5], 0.5) == [Spot(0, 9, 0.5)]
+
+
+def test_a_budget_takes_spots_best_first_while_their_frames_fit():
+    from pipeline.core.spotting import within_budget
+
+    found = [Spot(0, 9, 0.6), Spot(20, 29, 0.9), Spot(40, 44, 0.8), Spot(60, 69, 0.7)]
+    # 100 frames: 25 fit in 0.25 -> 0.9 (10 frames) and 0.8 (5); then 0.7 (10) would make 25
+    assert within_budget(found, 100, 0.25) == [
+        Spot(20, 29, 0.9),
+        Spot(40, 44, 0.8),
+        Spot(60, 69, 0.7),
+    ]
+    assert within_budget(found, 100, 0.24) == [Spot(20, 29, 0.9), Spot(40, 44, 0.8)]
+    assert within_budget(found, 100, 1.0) == sorted(found)
+    # the first spot that does not fit ends the list, even if a worse, shorter one would fit
+    assert within_budget([Spot(0, 29, 0.9), Spot(50, 51, 0.5)], 100, 0.2) == []
+    # overlapping spots count their shared frames once
+    assert within_budget([Spot(0, 9, 0.9), Spot(5, 14, 0.8)], 100, 0.15) == [
+        Spot(0, 9, 0.9),
+        Spot(5, 14, 0.8),
+    ]
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="budget"):
+            within_budget(found, 100, bad)
