@@ -203,6 +203,24 @@ def _add_train(sub: Subparsers) -> None:
     t.add_argument("--no-progress", action="store_true")
 
 
+def _add_spot_options(p: argparse.ArgumentParser) -> None:
+    """How micro spots are made, shared by ``spot`` and ``evaluate``."""
+    p.add_argument(
+        "--window-spots",
+        action="store_true",
+        help="micro spots as the windows greedy NMS keeps, at the window threshold "
+        "(default: runs of the extent head's per-frame profile, where the model has one)",
+    )
+    p.add_argument(
+        "--budget",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="review budget: keep only the best micro spots that fit in this fraction of "
+        "each video, e.g. 0.1 (default: every spot at the threshold)",
+    )
+
+
 def _add_spot(sub: Subparsers) -> None:
     sp = sub.add_parser("spot", help="a trained model on new videos' features: spotted intervals")
     sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
@@ -216,20 +234,7 @@ def _add_spot(sub: Subparsers) -> None:
         "--window-spots or a model without a head (default: the model's own, chosen by "
         "`mespot train` on its folds; 0.5 for a model without one)",
     )
-    sp.add_argument(
-        "--window-spots",
-        action="store_true",
-        help="micro spots as the windows greedy NMS keeps, at the window threshold "
-        "(default: runs of the extent head's per-frame profile, where the model has one)",
-    )
-    sp.add_argument(
-        "--budget",
-        type=_fraction,
-        default=None,
-        metavar="FRACTION",
-        help="review budget: keep only the best micro spots that fit in this fraction of "
-        "each video, e.g. 0.1 (default: every spot at the threshold)",
-    )
+    _add_spot_options(sp)
 
 
 def _add_evaluate(sub: Subparsers) -> None:
@@ -250,20 +255,7 @@ def _add_evaluate(sub: Subparsers) -> None:
         help="baseline threshold: Moilanen's mean + p * (max - mean) per video (default: one "
         "threshold per held-out subject, chosen on the other subjects' videos)",
     )
-    ev.add_argument(
-        "--window-spots",
-        action="store_true",
-        help="micro spots as the windows greedy NMS keeps, at the window threshold "
-        "(default: runs of the extent head's per-frame profile, where the model has one)",
-    )
-    ev.add_argument(
-        "--budget",
-        type=_fraction,
-        default=None,
-        metavar="FRACTION",
-        help="review budget: keep only the best micro spots that fit in this fraction of "
-        "each video, e.g. 0.1 (default: every spot at the threshold)",
-    )
+    _add_spot_options(ev)
 
 
 def _add_export(sub: Subparsers) -> None:

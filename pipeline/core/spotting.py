@@ -127,13 +127,13 @@ def within_budget(spots: list[Spot], n_frames: int, fraction: float) -> list[Spo
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     allowed = int(np.floor(fraction * n_frames + 1e-9))
-    covered = np.zeros(n_frames, bool)
+    covered, used = np.zeros(n_frames, bool), 0
     kept: list[Spot] = []
     for sp in sorted(spots, key=lambda s: (-s.score, s.start, s.end)):
         lo, hi = max(0, sp.start), min(n_frames - 1, sp.end)
         new = int((~covered[lo : hi + 1]).sum())
-        if covered.sum() + new > allowed:
+        if used + new > allowed:
             break
-        covered[lo : hi + 1] = True
+        covered[lo : hi + 1], used = True, used + new
         kept.append(sp)
     return sorted(kept)

@@ -75,16 +75,13 @@ def corpora(args):
     if args.eval == "devsparse":  # the dev set at the sparse set's density, for tuning on
         dev = replace(base, subjects=6, videos=4, seed=8, photos=(), micro_per_10s=1.0)
         return {f"train{tag}": base, "devsparse": dev}
-    if args.eval == "unseen":  # the fourth default photo and two small faces, left out
+    if args.eval in ("unseen", "unseensparse"):  # the fourth default photo, two small faces
         few = args.train_photos == "few"
         rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)
         scored = replace(base, subjects=6, seed=7, photos=UNSEEN)
-        return {f"trainu{tag}": replace(base, photos=rest), "unseen": scored}
-    if args.eval == "unseensparse":  # the same faces left out, at the sparse set's density
-        few = args.train_photos == "few"
-        rest = tuple(p for p in PHOTOS[:3] + ((), MORE_PHOTOS)[not few] if p not in UNSEEN)
-        scored = replace(base, subjects=6, videos=4, seed=9, photos=UNSEEN, micro_per_10s=1.0)
-        return {f"trainu{tag}": replace(base, photos=rest), "unseensparse": scored}
+        if args.eval == "unseensparse":  # the same faces at the sparse set's density
+            scored = replace(scored, videos=4, seed=9, micro_per_10s=1.0)
+        return {f"trainu{tag}": replace(base, photos=rest), args.eval: scored}
     held = replace(base, subjects=6, seed=101, photos=HELD_OUT_PHOTOS)
     if args.eval == "sparse":  # fixed 2026-11-28, before any tuning on it; report only
         sparse = replace(held, videos=4, seed=202, micro_per_10s=1.0)
