@@ -41,6 +41,7 @@ def cmd_synth(args) -> int:
 
     from pipeline.synth.config import REALISTIC
     from pipeline.synth.generate import SynthConfig, generate_corpus
+    from pipeline.synth.renderer import MORE_PHOTOS, PHOTOS
 
     cfg = SynthConfig(
         subjects=args.subjects,
@@ -52,6 +53,7 @@ def cmd_synth(args) -> int:
         seed=args.seed,
         crf=args.crf,
         flicker=args.flicker,
+        photos=PHOTOS + MORE_PHOTOS if args.photos == "all" else (),
         **(REALISTIC if args.realistic else {}),
     )
     total = cfg.subjects * cfg.videos * round(cfg.seconds * cfg.fps)

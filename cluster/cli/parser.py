@@ -87,6 +87,14 @@ def _add_synth(sub: Subparsers) -> None:
         "varied size (x0.7-1.1) and contrast (x0.5-1): the held-out benchmark's corpus "
         "(BENCHMARKS.md); default: whole brows or one corner, 1-3 px, one size and contrast",
     )
+    s.add_argument(
+        "--photos",
+        choices=("default", "all"),
+        default="default",
+        help="faces the subjects cycle through: the four default photos, or all twelve "
+        "training photos (five of them small faces upscaled), for a model that must work "
+        "on faces it never saw (BENCHMARKS.md)",
+    )
     s.add_argument("--no-progress", action="store_true")
 
 

@@ -19,3 +19,17 @@ def test_synth_realistic_writes_the_benchmark_corpus(tmp_path):
     )
     assert all(0.5 <= v.contrast <= 1.0 for v in m.videos)
     assert len({v.face_width for v in m.videos}) == 2
+
+
+def test_synth_photos_all_cycles_through_every_training_photo(tmp_path):
+    from pipeline.synth.renderer import MORE_PHOTOS, PHOTOS
+
+    out = tmp_path / "c"
+    args = ["synth", str(out), "--subjects", "6", "--seconds", "1", "--fps", "10"]
+    assert main([*args, "--photos", "all", "--no-progress"]) == 0
+    photos = [v.photo for v in SynthManifest.load(out).videos]
+    assert photos == list((PHOTOS + MORE_PHOTOS)[:6])
+    default = tmp_path / "d"
+    assert main(["synth", str(default), "--subjects", "6", "--seconds", "1", "--fps", "10",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert {v.photo for v in SynthManifest.load(default).videos} == set(PHOTOS)
