@@ -66,6 +66,12 @@ class FeatureConfig:
     # DIS preset: "ultrafast", "fast" or "medium" (sub-pixel shifts of 0.3-1 px on face
     # crops come out within 0.07 px with "fast" at a fifth of "medium"'s cost).
     dis_preset: str = "fast"
+    # Each timestep's flow spans this many steps back (the window's first frame at most):
+    # the displacement from frame k + 1 - flow_span to frame k + 1. 1 = consecutive
+    # sampled frames (the paper). DIS's error grows less than the displacement spanned,
+    # so a sub-pixel movement stands out more over 2-3 steps; measured and not (yet) the
+    # default (BENCHMARKS.md, "Flow over two or three steps").
+    flow_span: int = 1
     n_bins: int = 8
     # HOOF bins: False (default) keeps each bin's summed magnitude per pixel, so a still
     # face's noise gives small bins and a movement large ones; True normalises each
@@ -97,6 +103,11 @@ class FeatureConfig:
             raise ValueError(f"stabilise must be one of {STABILISE}, got {self.stabilise!r}")
         if not 0 <= self.cells <= 8:
             raise ValueError(f"cells must be 0 (none) to 8, got {self.cells}")
+        if not 1 <= self.flow_span <= self.timesteps:
+            raise ValueError(
+                f"flow_span must be 1 to the window's {self.timesteps} timesteps, "
+                f"got {self.flow_span}"
+            )
         if self.n_bins < 2:
             raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
         if self.decode_reduce not in (1, 2, 4, 8):
@@ -130,7 +141,10 @@ class FeatureConfig:
     def config_id(self) -> str:
         """A short fingerprint of the settings (stable across runs and machines)."""
         # The format is part of it: features of another format are other numbers.
-        blob = json.dumps({"format": FEATURES_FORMAT, **self.to_dict()}, sort_keys=True).encode()
+        d = self.to_dict()
+        if d["flow_span"] == 1:  # as before the setting existed: stores keep their ids
+            del d["flow_span"]
+        blob = json.dumps({"format": FEATURES_FORMAT, **d}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def to_json(self) -> str:

@@ -40,7 +40,7 @@ def brow_raise_frames(extractor, base, n=26, apex=13, amp=2.0):
 def raw_extractor(extractor):
     """The paper's setup: its three regions, each region's own flow (no head-motion
     compensation), HOOF and magnitudes only."""
-    cfg = FeatureConfig(regions=PAPER_REGIONS, cells=0, stabilise="none")
+    cfg = FeatureConfig(regions=PAPER_REGIONS, cells=0, stabilise="none", flow_span=1)
     return WindowExtractor(cfg, face_model=extractor.face_model)
 
 
@@ -58,13 +58,15 @@ def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extra
     drift = shift_frames(still_face, 26, 0.6, -0.4)  # 0.72 px per step, all over the face
     raw = raw_extractor.window(drift, w, StageTimer())
     kept = extractor.window(drift, w, StageTimer())
-    # Raw: every region moves ~0.72 px (times the face's scale); compensated: what is left
-    # is DIS's own error (a tenth of a pixel on average, at most a quarter in the smallest
-    # boxes, the brow halves).
+    # Raw: every region moves ~0.72 px a step (times the face's scale); compensated: what
+    # is left is DIS's own error, which grows with the displacement a flow spans (per step
+    # spanned, a tenth of a pixel on average, at most a quarter in the smallest boxes, the
+    # brow halves).
+    span = extractor.config.flow_span
     assert raw.magnitude.min() > 0.5
-    assert kept.magnitude.max() < 0.25 and kept.magnitude.mean() < 0.1
+    assert kept.magnitude.max() < 0.25 * span and kept.magnitude.mean() < 0.1 * span
     # The cells' mean vectors too: the drift, (0.6, -0.4) px a frame, is gone from them.
-    assert np.abs(kept.cell_flow.mean(axis=(0, 1, 2, 3))).max() < 0.05
+    assert np.abs(kept.cell_flow.mean(axis=(0, 1, 2, 3))).max() < 0.05 * span
     # A brow raise on a still head (a bump narrow enough to leave the nose ridge alone):
     # nothing is subtracted.
     base = still_face
@@ -127,6 +129,29 @@ def test_flow_is_a_displacement_per_flow_step(extractor, still_face):
     np.testing.assert_allclose(far.hoof, near.hoof / 2, rtol=1e-3, atol=1e-4)
 
 
+def test_flow_spans_several_steps_from_the_window_start(extractor, still_face):
+    # A head drifting 0.3 px a frame, without compensation: one step's flow sees 0.3 px
+    # (times the aligned face's scale), a span of three sees 0.6 px on the window's second
+    # timestep (it starts at the first frame) and 0.9 px from the third on.
+    frames = shift_frames(still_face, 14, 0.3, 0.0)
+    w = Window.evenly(0, 0, 13, 1, fps=25)
+    one, three = (
+        WindowExtractor(FeatureConfig(stabilise="none", flow_span=n), extractor.face_model)
+        .window(frames, w, StageTimer())
+        .cell_flow[..., 0]
+        .mean(axis=(1, 2, 3))
+        for n in (1, 3)
+    )
+    assert one.min() > 0.2 and np.ptp(one) < 0.08  # the same drift at every step
+    np.testing.assert_allclose(three / one.mean(), [1, 2] + [3] * 11, rtol=0.12)
+
+
+@pytest.mark.parametrize("span", [0, 14])
+def test_flow_span_must_fit_the_window(span):
+    with pytest.raises(ValueError, match="flow_span must be 1 to the window's 13 timesteps"):
+        FeatureConfig(flow_span=span)
+
+
 def test_no_face_window_is_flagged(extractor):
     blank = [np.full((240, 320), 100, np.uint8)] * 26
     res = extractor.window(blank, Window.evenly(3, 40, 25, 1, fps=25), StageTimer())
@@ -183,3 +208,17 @@ def test_contiguous_cache_never_reads_backwards():
         cache.drop_before(w.start)
         cache.get(w.sample_frames())
     assert calls == list(range(90))
+
+
+def test_a_config_written_before_flow_span_keeps_its_id(tmp_path):
+    # A feature_config.json from before the setting (no flow_span) reads as one step and
+    # keeps its config_id, so stores extracted then are read, not refused; a longer span is
+    # another config.
+    import json
+
+    d = json.loads(FeatureConfig().to_json())
+    assert d["flow_span"] == 1
+    del d["flow_span"]
+    old = FeatureConfig.from_dict(d)
+    assert old.flow_span == 1 and old.config_id == d["config_id"]
+    assert FeatureConfig(flow_span=2).config_id != old.config_id

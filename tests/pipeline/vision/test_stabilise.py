@@ -67,7 +67,7 @@ def test_a_head_tilting_in_the_image_is_taken_out_by_the_similarity_not_the_nose
     # the mouth corners still move (their distance from the nose times the angle).
     assert by_nose.magnitude.mean() > 0.15
     # The similarity takes it out: what is left is DIS's own error on a turning texture
-    # (about 0.1 px a step in magnitude, 0.06 in a cell's mean), half or less of the nose's.
+    # (about 0.1 px a step spanned in magnitude, 0.06 in a cell's mean), half or less of the nose's.
     assert by_sim.magnitude.mean() < 0.5 * by_nose.magnitude.mean()
     assert np.abs(by_sim.cell_flow).mean() < 0.5 * np.abs(by_nose.cell_flow).mean()
-    assert np.abs(by_sim.cell_flow).mean() < 0.08
+    assert np.abs(by_sim.cell_flow).mean() < 0.08 * sim.config.flow_span

@@ -26,7 +26,8 @@ def extractor():
     # Without head-motion compensation: the test's wide bump also moves the nose ridge,
     # which compensation would take for the head; the time grid is what is checked here.
     # The paper's regions: the eyebrows in one box, region 0.
-    return WindowExtractor(FeatureConfig(regions=PAPER_REGIONS, stabilise="none"))
+    # One step per flow: the grid alone; test_a_span_of_two_steps_... checks the default span.
+    return WindowExtractor(FeatureConfig(regions=PAPER_REGIONS, stabilise="none", flow_span=1))
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,22 @@ def test_the_same_movement_gives_the_same_timesteps_at_200_100_and_30_fps(extrac
         np.testing.assert_array_equal(
             res[fps].hoof[moving, 0].argmax(1), res[200].hoof[moving, 0].argmax(1)
         )
+
+
+def test_a_span_of_two_steps_gives_the_same_timesteps_at_200_100_and_30_fps(extractor, scene):
+    cfg = FeatureConfig(regions=PAPER_REGIONS, stabilise="none", flow_span=2)
+    spanning = WindowExtractor(cfg, face_model=extractor.face_model)
+    res = {fps: first_window_features(spanning, scene, fps) for fps in (200, 100, 30)}
+    one_step = first_window_features(extractor, scene, 200).magnitude[:, 0]
+    ref = res[200].magnitude[:, 0]
+    # Over two steps the rise shows about twice what one step shows.
+    assert ref.max() > 1.6 * one_step.max()
+    for fps in (100, 30):
+        brows = res[fps].magnitude[:, 0]
+        # At 30 fps the frames two steps apart lie 67 or 100 ms apart: scaled to 80 ms, a
+        # span across the apex (where the brows turn back) comes out up to 0.2 px off.
+        np.testing.assert_allclose(brows, ref, atol=0.2, err_msg=f"{fps} fps")
+        assert brows.sum() == pytest.approx(ref.sum(), rel=0.10), fps
 
 
 def test_without_scaling_30_fps_timesteps_would_differ(extractor, scene):
