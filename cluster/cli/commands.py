@@ -162,19 +162,22 @@ def cmd_train(args) -> int:
 def cmd_spot(args) -> int:
     from cluster.run.spot import EXTENTS, spot_new_videos
     from cluster.store.models import load_model, run_model_id
+    from pipeline.core.spotting import review_threshold
 
     model = load_model(args.model)
     out = Store.open(args.store)
     out.check_writable()
     extents = None if args.window_spots else EXTENTS
     own = model.window_threshold if args.window_spots else model.threshold
-    threshold = own if args.threshold is None else args.threshold
+    given = review_threshold(args.threshold, args.budget)  # a budget draws from a floor
+    threshold = own if given is None else given
     _, intervals = spot_new_videos(
         model, Store.open(args.input), out, threshold, extents, args.budget
     )
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
-    whose = " (the model's own)" if args.threshold is None and model.spotting else ""
+    whose = " (the model's own)" if given is None and model.spotting else ""
+    whose += " (the review floor)" if given is not None and args.threshold is None else ""
     whose += f", micro spots within {args.budget:g} of each video" if args.budget else ""
     print(
         f"model {run_model_id(model)}, threshold {threshold:.3g}{whose}: "

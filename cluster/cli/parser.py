@@ -225,7 +225,8 @@ def _add_spot_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FRACTION",
         help="review budget: keep only the best micro spots that fit in this fraction of "
-        "each video, e.g. 0.1 (default: every spot at the threshold)",
+        "each video, e.g. 0.1, drawn down to --threshold (default under a budget: the "
+        "review floor, 0.1; without a budget: every spot at the threshold)",
     )
 
 

@@ -32,6 +32,7 @@ from cluster.store.store import Store
 from pipeline.core.curves import plot_roc, roc
 from pipeline.core.intervals import Spot
 from pipeline.core.metrics import Report, VideoResult, evaluate_kinds
+from pipeline.core.spotting import review_threshold
 from pipeline.learn.baseline import feature_difference, moilanen_threshold
 
 #: Kinds of movement spotted and scored, in report order (then pipeline.core.metrics.OVERALL).
@@ -123,8 +124,10 @@ def evaluate_store(
     the other subjects' held-out scores (as ``mespot train`` chooses the final model's on
     all of them); a number: that threshold for every subject. ``window_spots``: keep
     window-long micro spots even where the model has an extent head. ``budget``: keep
-    only the best LSTM micro spots that fit in that fraction of each video."""
+    only the best LSTM micro spots that fit in that fraction of each video, drawn down to
+    ``threshold`` or, by default, pipeline.core.spotting.REVIEW_FLOOR."""
     store.check_writable()  # intervals and the report go here: fail before any work
+    spot_at = review_threshold(threshold, budget)  # a budget draws from a floor
     model_id = model_id or trained_model_id(store)
     preds = read_model_rows(store, paths.PREDICTIONS, model_id)
     if preds.num_rows == 0:
@@ -140,7 +143,7 @@ def evaluate_store(
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
     rule = None if window_spots else EXTENTS
     lstm_intervals, lstm_thresholds = chosen_intervals(
-        preds, videos, truths["micro"], rule, threshold, budget
+        preds, videos, truths["micro"], rule, spot_at, budget
     )
     methods = {
         f"LSTM ({model_id})": (preds, lstm_intervals, model_id),
@@ -161,7 +164,7 @@ def evaluate_store(
         aucs[name] = auc
         curves[name] = (fpr, tpr, auc)
     setting = (
-        f"LSTM threshold {_thresholds(threshold, lstm_thresholds)}; baseline threshold "
+        f"LSTM threshold {_thresholds(spot_at, lstm_thresholds)}; baseline threshold "
         + (
             f"mean + {baseline_p} x (max - mean) per video"
             if baseline_p is not None

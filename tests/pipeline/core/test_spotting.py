@@ -148,3 +148,12 @@ def test_a_budget_takes_spots_best_first_while_their_frames_fit():
     for bad in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="budget"):
             within_budget(found, 100, bad)
+
+
+def test_a_budget_draws_from_the_review_floor_unless_a_threshold_is_given():
+    from pipeline.core.spotting import REVIEW_FLOOR, review_threshold
+
+    assert review_threshold(None, 0.1) == REVIEW_FLOOR
+    assert review_threshold(0.4, 0.1) == 0.4
+    assert review_threshold(None, None) is None  # the model's own, or learnt on the folds
+    assert review_threshold(0.4, None) == 0.4
