@@ -176,8 +176,12 @@ def cmd_spot(args) -> int:
     )
     kinds = intervals.column("kind").to_pylist()
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("micro", "macro") if k in kinds)
-    whose = " (the model's own)" if given is None and model.spotting else ""
-    whose += " (the review floor)" if given is not None and args.threshold is None else ""
+    if args.threshold is not None:
+        whose = ""
+    elif given is not None:
+        whose = " (the review floor)"
+    else:
+        whose = " (the model's own)" if model.spotting else ""
     whose += f", micro spots within {args.budget:g} of each video" if args.budget else ""
     print(
         f"model {run_model_id(model)}, threshold {threshold:.3g}{whose}: "

@@ -9,8 +9,9 @@ frame; windows that merely touch (``[0, 4]`` and ``[5, 9]``) do not.
   non-maximum suppression over overlapping detections.
 - :func:`merge_detections` spots movements longer than a window (macro-expressions): each
   run of overlapping detections becomes one interval.
-- :func:`within_budget` keeps a video's best spots that fit in a share of its frames, drawn
-  down to :data:`REVIEW_FLOOR` unless a threshold is given (:func:`review_threshold`).
+- :func:`within_budget` keeps a video's best spots that fit in a share of its frames; under
+  a budget they are spotted down to :data:`REVIEW_FLOOR` unless a threshold is given
+  (:func:`review_threshold`).
 
 Onsets and offsets, which the paper leaves to future work, come from a model's extent
 head (pipeline.core.extents). A first refinement here, narrowing each spot to the frames

@@ -32,6 +32,10 @@ STABILISE = ("nose", "similarity", "none")
 #: Written into every store's feature_config.json. Older stores are refused
 #: (cluster.store.parquet.OLD_FORMATS says why each one is).
 FEATURES_FORMAT = "mespot-features/4"
+#: Settings added within the format, each with the value that gives the features written
+#: before it existed: at that value a setting is left out of the config id, so stores
+#: extracted before it keep their ids (a config of another value is another config).
+ADDED_SETTINGS = {"flow_span": 1}
 
 
 @dataclass(frozen=True)
@@ -141,9 +145,11 @@ class FeatureConfig:
     def config_id(self) -> str:
         """A short fingerprint of the settings (stable across runs and machines)."""
         # The format is part of it: features of another format are other numbers.
-        d = self.to_dict()
-        if d["flow_span"] == 1:  # as before the setting existed: stores keep their ids
-            del d["flow_span"]
+        d = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ADDED_SETTINGS or v != ADDED_SETTINGS[k]
+        }
         blob = json.dumps({"format": FEATURES_FORMAT, **d}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -143,13 +143,15 @@ class WindowExtractor:
             # Timestep k is the displacement from sampled frame k + 1 - flow_span (the
             # window's first frame at most) to frame k + 1: one estimate over a longer span
             # carries a slow movement's whole displacement with one estimate's noise.
-            refs = [max(0, k + 1 - cfg.flow_span) for k in range(t)]
-            flows = np.stack([self._flow(crops[refs[k]], crops[k + 1]) for k in range(t)])
+            ends = np.arange(1, t + 1)
+            refs = np.maximum(0, ends - cfg.flow_span)
+            flows = np.stack(
+                [self._flow(crops[a], crops[b]) for a, b in zip(refs, ends, strict=True)]
+            )
             # Scaled to a displacement per (steps spanned x flow_step_s) seconds: frames chosen
             # by time lie 1 or 2 frames apart at 30 fps (33 or 67 ms for a 40 ms step).
-            gaps = np.cumsum([0.0, *window.gaps_s])
-            spanned = np.array([(k + 1 - refs[k]) * cfg.flow_step_s for k in range(t)])
-            scale = (spanned / (gaps[1:] - gaps[refs])).astype(np.float32)
+            times = np.cumsum([0.0, *window.gaps_s])
+            scale = (ends - refs) * cfg.flow_step_s / (times[ends] - times[refs])
             if not np.allclose(scale, 1.0, rtol=1e-6):
                 flows *= scale[:, None, None, None].astype(flows.dtype)
             ref = face.reference_slice()
