@@ -34,7 +34,9 @@ STABILISE = ("nose", "similarity", "none")
 FEATURES_FORMAT = "mespot-features/4"
 #: Settings added within the format, each with the value that gives the features written
 #: before it existed: at that value a setting is left out of the config id, so stores
-#: extracted before it keep their ids (a config of another value is another config).
+#: extracted before it keep their ids (a config of another value is another config), and
+#: a config mespot wrote without it (one that names its format) reads at that value,
+#: whatever the default is now.
 ADDED_SETTINGS = {"flow_span": 1}
 
 
@@ -71,11 +73,11 @@ class FeatureConfig:
     # crops come out within 0.07 px with "fast" at a fifth of "medium"'s cost).
     dis_preset: str = "fast"
     # Each timestep's flow spans this many steps back (the window's first frame at most):
-    # the displacement from frame k + 1 - flow_span to frame k + 1. 1 = consecutive
+    # the displacement from sampled frame k + 1 - flow_span to frame k + 1. 1 = consecutive
     # sampled frames (the paper). DIS's error grows less than the displacement spanned,
-    # so a sub-pixel movement stands out more over 2-3 steps; measured and not (yet) the
-    # default (BENCHMARKS.md, "Flow over two or three steps").
-    flow_span: int = 1
+    # so a sub-pixel movement stands out more over 3 steps (BENCHMARKS.md, "Flow over
+    # three steps by default"); stores written before the setting existed are span 1.
+    flow_span: int = 3
     n_bins: int = 8
     # HOOF bins: False (default) keeps each bin's summed magnitude per pixel, so a still
     # face's noise gives small bins and a movement large ones; True normalises each
@@ -138,7 +140,13 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping, source: str = "") -> FeatureConfig:
-        """Unknown keys refused (naming ``source``), missing ones defaulted; see core.configs."""
+        """Unknown keys refused (naming ``source``), missing ones defaulted; see core.configs.
+
+        A config mespot wrote (it has a ``format``, as every feature_config.json has) means
+        the features it meant then: a setting added since reads at its ADDED_SETTINGS value.
+        """
+        if isinstance(d, Mapping) and "format" in d:
+            d = {**ADDED_SETTINGS, **d}
         return configs.from_dict(cls, d, source=source, ignore=("config_id", "format"))
 
     @property

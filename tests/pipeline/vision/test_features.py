@@ -68,7 +68,7 @@ def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extra
     # The cells' mean vectors too: the drift, (0.6, -0.4) px a frame, is gone from them.
     assert np.abs(kept.cell_flow.mean(axis=(0, 1, 2, 3))).max() < 0.05 * span
     # A brow raise on a still head (a bump narrow enough to leave the nose ridge alone):
-    # nothing is subtracted.
+    # nothing is subtracted (but DIS's own error, per step spanned, as above).
     base = still_face
     _, lm = extractor.face_model.find(base)
     sigma = 0.12 * (lm[16, 0] - lm[0, 0])
@@ -78,9 +78,9 @@ def test_head_drift_is_compensated_and_a_brow_raise_is_kept(extractor, raw_extra
     a = WindowExtractor(uncompensated, extractor.face_model).window(frames, w, StageTimer())
     b = extractor.window(frames, w, StageTimer())
     j = uncompensated.regions.index("right_brow_inner")
-    assert a.magnitude[:, j].max() > 0.1
-    np.testing.assert_allclose(b.magnitude[:, j], a.magnitude[:, j], atol=0.05)
-    np.testing.assert_allclose(b.cell_flow[:, j], a.cell_flow[:, j], atol=0.05)
+    assert a.magnitude[:, j].max() > 0.15 * span
+    np.testing.assert_allclose(b.magnitude[:, j], a.magnitude[:, j], atol=0.05 * span)
+    np.testing.assert_allclose(b.cell_flow[:, j], a.cell_flow[:, j], atol=0.05 * span)
 
 
 def test_union_flow_matches_flow_on_each_region(raw_extractor, still_face):
@@ -211,14 +211,17 @@ def test_contiguous_cache_never_reads_backwards():
 
 
 def test_a_config_written_before_flow_span_keeps_its_id(tmp_path):
-    # A feature_config.json from before the setting (no flow_span) reads as one step and
-    # keeps its config_id, so stores extracted then are read, not refused; a longer span is
-    # another config.
+    # A feature_config.json from before the setting (no flow_span) reads as one step,
+    # whatever the default is now, and keeps its config_id, so stores extracted then are
+    # read as what they are, not refused and not mistaken for today's default; a longer
+    # span is another config.
     import json
 
-    d = json.loads(FeatureConfig().to_json())
-    assert d["flow_span"] == 1
+    d = json.loads(FeatureConfig(flow_span=1).to_json())
     del d["flow_span"]
     old = FeatureConfig.from_dict(d)
     assert old.flow_span == 1 and old.config_id == d["config_id"]
     assert FeatureConfig(flow_span=2).config_id != old.config_id
+    # A config written by hand (no format) takes today's default for what it leaves out.
+    by_hand = {k: v for k, v in d.items() if k not in ("format", "config_id")}
+    assert FeatureConfig.from_dict(by_hand).flow_span == FeatureConfig().flow_span
