@@ -37,7 +37,7 @@ FEATURES_FORMAT = "mespot-features/4"
 #: extracted before it keep their ids (a config of another value is another config), and
 #: a config mespot wrote without it (one that names its format) reads at that value,
 #: whatever the default is now.
-ADDED_SETTINGS = {"flow_span": 1}
+ADDED_SETTINGS = {"flow_span": 1, "cell_refine": False}
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class FeatureConfig:
     # (pipeline.vision.hoof.cell_means): noise cancels in a mean of vectors, so sub-pixel
     # movements of part of a region stand out. 0 = none (the paper's HOOF alone).
     cells: int = 3
+    # Each cell's mean flow refined by one least-squares step over the cell's pixels at full
+    # resolution (pipeline.vision.refine): the dense flow's mean shrinks a sub-pixel
+    # movement of part of a region, the refined one keeps its size.
+    cell_refine: bool = False
     # Head-motion compensation (pipeline.vision.stabilise): "nose" subtracts, per timestep,
     # the median flow of the nose ridge (rigid with the skull), which removes a drift;
     # "similarity" subtracts a similarity motion fitted robustly to the whole field, which

@@ -33,6 +33,7 @@ from pipeline.vision.face import FaceModel, NoFace, locate_window_face
 from pipeline.vision.flow import make_flow
 from pipeline.vision.frames import FrameError, open_frames
 from pipeline.vision.hoof import cell_means, hoof_batch
+from pipeline.vision.refine import refine_cells
 from pipeline.vision.stabilise import subtract_median, subtract_similarity
 from schemas import WINDOW_FEATURES, conform
 
@@ -145,15 +146,17 @@ class WindowExtractor:
             # carries a slow movement's whole displacement with one estimate's noise.
             ends = np.arange(1, t + 1)
             refs = np.maximum(0, ends - cfg.flow_span)
-            flows = np.stack(
+            raw = np.stack(
                 [self._flow(crops[a], crops[b]) for a, b in zip(refs, ends, strict=True)]
             )
+            # Stabilising works in place; the refinement starts from the unstabilised flow.
+            flows = raw.copy() if cfg.cell_refine and cfg.cells else raw
             # Scaled to a displacement per (steps spanned x flow_step_s) seconds: frames chosen
             # by time lie 1 or 2 frames apart at 30 fps (33 or 67 ms for a 40 ms step).
             times = np.cumsum([0.0, *window.gaps_s])
             scale = (ends - refs) * cfg.flow_step_s / (times[ends] - times[refs])
             if not np.allclose(scale, 1.0, rtol=1e-6):
-                flows *= scale[:, None, None, None].astype(flows.dtype)
+                flows = raw * scale[:, None, None, None].astype(raw.dtype)
             ref = face.reference_slice()
             if cfg.stabilise == "similarity":  # the head's own motion (pipeline.vision.stabilise)
                 flows = subtract_similarity(flows)
@@ -169,7 +172,22 @@ class WindowExtractor:
                 )
                 if cells is not None:
                     cells[:, j] = cell_means(flows[:, rows, cols], cfg.cells)
+        if cells is not None and cfg.cell_refine:
+            with timer("refine"):
+                cells += self._refinement(crops, raw, refs, ends, face.region_slices(), scale)
         return WindowResult(window, hists, mags, cell_flow=cells)
+
+    def _refinement(self, crops, raw, refs, ends, slices, scale) -> np.ndarray:
+        """(T, R, cells, cells, 2): what a least-squares step over each cell adds to its
+        mean flow (pipeline.vision.refine), from the unstabilised flow ``raw`` and scaled
+        like the flow."""
+        n = self.config.cells
+        out = np.zeros((len(refs), len(slices), n, n, 2), np.float32)
+        prev, nxt = np.stack([crops[a] for a in refs]), np.stack([crops[b] for b in ends])
+        for j, (rows, cols) in enumerate(slices):
+            start = cell_means(raw[:, rows, cols], n)
+            out[:, j] = refine_cells(prev, nxt, (rows, cols), start)
+        return out * scale[:, None, None, None, None].astype(np.float32)
 
     def video(
         self,
