@@ -33,7 +33,7 @@ from pipeline.vision.face import FaceModel, NoFace, locate_window_face
 from pipeline.vision.flow import make_flow
 from pipeline.vision.frames import FrameError, open_frames
 from pipeline.vision.hoof import cell_means, hoof_batch
-from pipeline.vision.refine import refine_cells
+from pipeline.vision.refine import refine_window
 from pipeline.vision.stabilise import subtract_median, subtract_similarity
 from schemas import WINDOW_FEATURES, conform
 
@@ -182,11 +182,8 @@ class WindowExtractor:
         mean flow (pipeline.vision.refine), from the unstabilised flow ``raw`` and scaled
         like the flow."""
         n = self.config.cells
-        out = np.zeros((len(refs), len(slices), n, n, 2), np.float32)
-        prev, nxt = np.stack([crops[a] for a in refs]), np.stack([crops[b] for b in ends])
-        for j, (rows, cols) in enumerate(slices):
-            start = cell_means(raw[:, rows, cols], n)
-            out[:, j] = refine_cells(prev, nxt, (rows, cols), start)
+        starts = np.stack([cell_means(raw[:, rows, cols], n) for rows, cols in slices], axis=1)
+        out = refine_window(crops, refs, ends, slices, starts)
         return out * scale[:, None, None, None, None].astype(np.float32)
 
     def video(

@@ -4,14 +4,17 @@ A cell's mean of dense flow (pipeline.vision.hoof.cell_means) inherits the dense
 bias on sub-pixel movements: DIS's "fast" preset estimates patches on a half-resolution
 level and smooths them, so a 0.3 px lift of part of a region comes out smaller than it
 is. One Gauss-Newton step over the whole cell, at full resolution, from that mean removes
-most of it: the second frame is sampled at the cell's mean displacement and the residual
-displacement is the least-squares solution of
+most of it (Lucas-Kanade over the cell): the second frame is sampled at the cell's mean
+displacement and the residual displacement is the least-squares solution of
 
     I1(x + d + delta) = (1 + g) I0(x) + b    over the cell's pixels,
 
-linearised in ``delta`` (two unknowns) with a gain ``g`` and a bias ``b`` so a change of
-exposure is not read as motion. Hundreds of pixels vote on two numbers, so the estimate's
-noise is small, and it is unbiased to first order where the dense mean is not.
+linearised in ``delta`` with the gradient of I0 (two unknowns), with a gain ``g`` and a
+bias ``b`` so a change of exposure is not read as motion. Hundreds of pixels vote on two
+numbers, so the estimate's noise is small, and it is unbiased to first order where the
+dense mean is not. Both images are blurred a little first (BLUR): central differences
+overstate the gradient of the finest detail (their gain falls to 2/pi at half the Nyquist
+rate), and the blur cuts the noise too.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Ridge added to the normal equations, per pixel (times 1e4 on the gain, whose column
+from pipeline.vision.hoof import cell_averagers
+
+#: Ridge added to the normal equations (cell means), per pixel (times 1e4 on the gain, whose column
 #: holds grey levels): a flat cell (no gradient) keeps the dense mean (residual 0)
 #: instead of an unstable solution.
 RIDGE = 1e-4
-#: Gaussian blur (sigma, px) of both images before the fit, and the margin it needs.
-BLUR, MARGIN = 1.0, 4
+#: Gaussian blur (sigma, px) of both images before the fit.
+BLUR = 1.0
 
 
 def cell_bounds(n: int, cells: int) -> np.ndarray:
@@ -33,75 +38,103 @@ def cell_bounds(n: int, cells: int) -> np.ndarray:
 
 
 def refine_cells(
-    prev: np.ndarray,
-    nxt: np.ndarray,
-    region: tuple[slice, slice],
-    start: np.ndarray,
+    prev: np.ndarray, nxt: np.ndarray, region: tuple[slice, slice], start: np.ndarray
 ) -> np.ndarray:
-    """Residual displacement of each cell of ``region`` beyond ``start``, for N pairs.
+    """Residual displacement (cells, cells, 2) of each cell of ``region`` beyond ``start``
+    (cells, cells, 2), from grey image ``prev`` to ``nxt``: refine_window for one pair."""
+    return refine_window([prev, nxt], np.array([0]), np.array([1]), [region], start[None, None])[
+        0, 0
+    ]
+
+
+def refine_window(
+    images: list[np.ndarray],
+    refs: np.ndarray,
+    ends: np.ndarray,
+    regions: list[tuple[slice, slice]],
+    starts: np.ndarray,
+) -> np.ndarray:
+    """What to add to each cell's mean displacement: (T, R, cells, cells, 2) float32.
 
     Args:
-        prev, nxt: (N, H, W) grey images (uint8 or float), or one pair of (H, W) ones.
-        region: (rows, cols) slices of the region inside them.
-        start: (N, cells, cells, 2) (or one (cells, cells, 2)) the cells' mean displacement
-            (dx, dy) so far, in pixels of the images, from ``prev`` to ``nxt``.
+        images: grey images of one shape (a window's aligned crops).
+        refs, ends: timestep k's displacement runs from ``images[refs[k]]`` to
+            ``images[ends[k]]``.
+        regions: R (rows, cols) slices inside the images.
+        starts: (T, R, cells, cells, 2) each cell's mean displacement (dx, dy) so far, in
+            pixels, unstabilised (the images' own motion).
 
-    Returns what to add to ``start``, float32 of its shape.
+    Each image is blurred once and each reference's gradient taken once; per timestep and
+    region it costs one remap and the cells' sums.
     """
-    if start.ndim == 3:
-        return refine_cells(prev[None], nxt[None], region, start[None])[0]
-    rows, cols = region
-    cells = start.shape[1]
-    h, w = rows.stop - rows.start, cols.stop - cols.start
+    edge = cv2.BORDER_REPLICATE  # pixels sampled outside an image take its nearest edge
+    refs, ends = np.asarray(refs).tolist(), np.asarray(ends).tolist()
+    blurred = {
+        i: cv2.GaussianBlur(np.asarray(images[i], np.float32), (0, 0), BLUR, borderType=edge)
+        for i in {*refs, *ends}
+    }
+    uniq = sorted(set(refs))
+    # Central differences (OpenCV's 1-tap Sobel, halved), of each reference.
+    gx = {a: cv2.Sobel(blurred[a], -1, 1, 0, ksize=1, scale=0.5, borderType=edge) for a in uniq}
+    gy = {a: cv2.Sobel(blurred[a], -1, 0, 1, ksize=1, scale=0.5, borderType=edge) for a in uniq}
+    which = np.array([uniq.index(a) for a in refs])
+    tall = np.concatenate([blurred[b] for b in ends])  # the second images, stacked
+    shape = blurred[ends[0]].shape
+    out = np.empty(starts.shape, np.float32)
+    for j, (rows, cols) in enumerate(regions):
+        f = [np.stack([g[a][rows, cols] for a in uniq]) for g in (gx, gy)]
+        i0 = np.stack([blurred[a][rows, cols] for a in uniq])
+        f += [-i0, -np.ones_like(i0)]  # (U, h, w) each: the unknowns dx, dy, g, b
+        cell_mean = _cell_mean(*i0.shape[1:], starts.shape[2])
+        normal = _normal_matrices(f, cell_mean)  # (U, cells, cells, 4, 4)
+        warped = _warped(tall, shape, rows, cols, starts[:, j])
+        e = i0[which] - warped  # (T, h, w)
+        rhs = cell_mean(np.stack([fi[which] * e for fi in f], axis=1))  # (T, 4, cells, cells)
+        u = np.linalg.solve(normal[which], np.moveaxis(rhs, 1, -1)[..., None].astype(np.float64))
+        out[:, j] = u[..., :2, 0]
+    return out
+
+
+def _cell_mean(h: int, w: int, cells: int):
+    """A function averaging (..., h, w) arrays over each cell: (..., cells, cells).
+    Raises ValueError when the region is too small for its cells."""
     if h < 2 * cells or w < 2 * cells:
         raise ValueError(f"cannot refine a {h}x{w} region in {cells}x{cells} cells")
-    rb, cb = cell_bounds(h, cells), cell_bounds(w, cells)
-    # Per pixel, its cell's displacement; nxt sampled there (one remap for the region and
-    # MARGIN pixels around it, so the blur and the central differences hold to its edges).
-    row_cell = np.repeat(np.arange(cells), np.diff(rb))
-    col_cell = np.repeat(np.arange(cells), np.diff(cb))
-    m = MARGIN
-    d = start[:, row_cell][:, :, col_cell].astype(np.float32)
-    d = np.pad(d, ((0, 0), (m, m), (m, m), (0, 0)), "edge")
-    ys, xs = np.mgrid[rows.start - m : rows.stop + m, cols.start - m : cols.stop + m]
-    xs, ys = xs.astype(np.float32), ys.astype(np.float32)
-    edge = cv2.BORDER_REPLICATE  # pixels sampled outside an image take its nearest edge
-    i0 = np.empty((len(start), h + 2 * m, w + 2 * m), np.float32)
-    warped = np.empty_like(i0)
-    for k in range(len(start)):
-        # Central differences overstate nothing once the finest detail is blurred away
-        # (their gain falls to 2/pi at half the Nyquist rate); the blur also cuts the noise.
-        a = cv2.remap(np.asarray(prev[k], np.float32), xs, ys, cv2.INTER_NEAREST, borderMode=edge)
-        b = cv2.remap(
-            np.asarray(nxt[k], np.float32), xs + d[k, ..., 0], ys + d[k, ..., 1],
-            cv2.INTER_LINEAR, borderMode=edge,
-        )  # fmt: skip
-        i0[k] = cv2.GaussianBlur(a, (0, 0), BLUR, borderType=edge)
-        warped[k] = cv2.GaussianBlur(b, (0, 0), BLUR, borderType=edge)
-    gy, gx = np.gradient(0.5 * (i0 + warped), axis=(1, 2))
-    inner = (slice(None), slice(m, -m), slice(m, -m))
-    gx, gy, i0, warped = gx[inner], gy[inner], i0[inner], warped[inner]
-    return _solve(gx, gy, i0, i0 - warped, rb, cb)
+    rows, cols = cell_averagers(h, w, cells)
+
+    def cell_mean(x: np.ndarray) -> np.ndarray:
+        return rows @ np.asarray(x, np.float32) @ cols.T
+
+    return cell_mean
 
 
-def _solve(gx, gy, i0, e, rb, cb) -> np.ndarray:
-    """Per pair and cell (rows ``rb``, columns ``cb``), the least-squares (dx, dy) of
-    ``gx dx + gy dy - g i0 - b = e`` (with the gain g and bias b), through the cells' sums."""
-    # The products are summed in float32 (float64 costs a third more time here): the
-    # solution moves by under 1e-4 px.
-    f = (gx, gy, -i0, -np.ones_like(i0))
-    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
-    images = np.empty((len(e), len(pairs) + 4, *e.shape[1:]), np.float32)
-    for k, (i, j) in enumerate(pairs):
-        np.multiply(f[i], f[j], out=images[:, k])
+def _normal_matrices(f: list[np.ndarray], cell_mean) -> np.ndarray:
+    """(U, cells, cells, 4, 4) float64: per reference and cell, the means of f_i f_j (the
+    normal equations over the cell's pixels), with the ridge on the diagonal. Means in
+    float32 move the solution by under 1e-4 px."""
+    means = {}
     for i in range(4):
-        np.multiply(f[i], e, out=images[:, len(pairs) + i])
-    sums = np.add.reduceat(np.add.reduceat(images, rb[:-1], 2), cb[:-1], 3).astype(np.float64)
-    sums = np.moveaxis(sums, 1, -1)  # (N, cells, cells, 14)
-    a = np.empty((*sums.shape[:-1], 4, 4))
-    for k, (i, j) in enumerate(pairs):
-        a[..., i, j] = a[..., j, i] = sums[..., k]
-    n = np.diff(rb)[:, None] * np.diff(cb)[None, :]
-    a[..., np.arange(4), np.arange(4)] += RIDGE * n[..., None] * np.array([1.0, 1.0, 1e4, 1.0])
-    u = np.linalg.solve(a, sums[..., len(pairs) :, None])[..., 0]
-    return u[..., :2].astype(np.float32)
+        for j in range(i, 4):
+            means[i, j] = means[j, i] = cell_mean(f[i] * f[j]).astype(np.float64)
+    a = np.stack([np.stack([means[i, j] for j in range(4)], -1) for i in range(4)], -2)
+    a[..., np.arange(4), np.arange(4)] += RIDGE * np.array([1.0, 1.0, 1e4, 1.0])
+    return a
+
+
+def _warped(tall, shape, rows, cols, starts) -> np.ndarray:
+    """(T, h, w): the region of each timestep's second image sampled at each pixel's cell
+    displacement (``starts``, (T, cells, cells, 2)). ``tall`` holds the T second images
+    one above the other; coordinates are clamped inside each image (its nearest edge, as
+    BORDER_REPLICATE would), so one remap serves every timestep."""
+    n_t, cells = starts.shape[:2]
+    (height, width), h, w = shape, rows.stop - rows.start, cols.stop - cols.start
+    row_cell = np.repeat(np.arange(cells), np.diff(cell_bounds(h, cells)))
+    col_cell = np.repeat(np.arange(cells), np.diff(cell_bounds(w, cells)))
+    d = starts[:, row_cell][:, :, col_cell].astype(np.float32)  # (T, h, w, 2)
+    ys, xs = np.mgrid[rows, cols].astype(np.float32)
+    mx = np.clip(xs + d[..., 0], 0, width - 1)
+    my = np.clip(ys + d[..., 1], 0, height - 1)
+    my += (np.arange(n_t, dtype=np.float32) * height)[:, None, None]
+    out = cv2.remap(tall, mx.reshape(n_t * h, w), my.reshape(n_t * h, w), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return out.reshape(n_t, h, w)

@@ -69,7 +69,7 @@ def test_a_change_of_exposure_is_not_motion(face):
 
 
 def test_a_flat_region_keeps_its_start():
-    flat = np.full((100, 100), 120, np.uint8)
+    flat = np.full((200, 200), 120, np.uint8)
     start = np.full((3, 3, 2), 0.2, np.float32)
     np.testing.assert_array_equal(refine_cells(flat, flat, REGION, start), 0.0)
 
