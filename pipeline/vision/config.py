@@ -88,9 +88,10 @@ class FeatureConfig:
     # movements of part of a region stand out. 0 = none (the paper's HOOF alone).
     cells: int = 3
     # Each cell's mean flow refined by one least-squares step over the cell's pixels at full
-    # resolution (pipeline.vision.refine): the dense flow's mean shrinks a sub-pixel
-    # movement of part of a region, the refined one keeps its size.
-    cell_refine: bool = False
+    # resolution (pipeline.vision.refine): DIS's mean shrinks a sub-pixel movement of part
+    # of a region two to five times, the refined one keeps its size (BENCHMARKS.md, "Cell
+    # flow refined over each cell"); stores written before the setting existed are False.
+    cell_refine: bool = True
     # Head-motion compensation (pipeline.vision.stabilise): "nose" subtracts, per timestep,
     # the median flow of the nose ridge (rigid with the skull), which removes a drift;
     # "similarity" subtracts a similarity motion fitted robustly to the whole field, which

@@ -11,7 +11,7 @@ fresh subprocess pinned to one core:
 - peak resident memory of extracting the 20 s and the 60 s video;
 - with ``--compare-paper``, the features from before issue 13 (the paper's three regions,
   no cell flow, nose-ridge compensation, one-step flow) on the same video, alternating with the
-  default's, median of 3 runs each.
+  default's and the default's without the cell refinement, median of 3 runs each.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def child(corpus: str, mode: str, reduce: int) -> dict:
         cfg = FeatureConfig(
             decode_reduce=reduce, regions=PAPER_REGIONS, cells=0, stabilise="nose", flow_span=1
         )
+    elif mode == "unrefined":  # the default's cells as the dense flow's means alone
+        cfg = FeatureConfig(decode_reduce=reduce, cell_refine=False)
     rec = read_samm(corpus, fps=200.0).videos[0]
     windows = cfg.grid(rec.fps).windows(rec.n_frames)
     t0 = time.process_time()
@@ -141,17 +143,24 @@ def compare_paper(corpus: Path, reduce: int) -> None:
     """CPU s per video s of the default features and the paper's, runs alternating."""
     import statistics
 
-    runs = {"extract": [], "paper": []}
+    runs = {"extract": [], "paper": [], "unrefined": []}
+    stages = {mode: [] for mode in runs}
     for _ in range(3):
         for mode, out in runs.items():
             res = run_child(corpus, mode, reduce)
             out.append(res["cpu_s"] / res["video_s"])
+            stages[mode].append({k: v / res["video_s"] for k, v in res["stages"].items()})
     med = {mode: statistics.median(v) for mode, v in runs.items()}
-    print("| features | CPU s per video s (median of 3) | runs |\n|---|---|---|")
+    print("| features | CPU s per video s (median of 3) | runs | stages (median) |")
+    print("|---|---|---|---|")
     before = "before (3 regions, no cells, nose, one-step flow)"
-    for mode, name in (("paper", before), ("extract", "default")):
-        print(f"| {name} | {med[mode]:.3f} | {', '.join(f'{x:.3f}' for x in runs[mode])} |")
-    print(f"default / paper: {med['extract'] / med['paper']:.3f}")
+    names = (("paper", before), ("unrefined", "default, cells unrefined"), ("extract", "default"))
+    for mode, name in names:
+        per = {k: statistics.median(s[k] for s in stages[mode]) for k in stages[mode][0]}
+        split = ", ".join(f"{k} {v:.3f}" for k, v in per.items())
+        each = ", ".join(f"{x:.3f}" for x in runs[mode])
+        print(f"| {name} | {med[mode]:.3f} | {each} | {split} |")
+    print(f"default / before: {med['extract'] / med['paper']:.3f}")
 
 
 if __name__ == "__main__":
