@@ -149,14 +149,14 @@ class WindowExtractor:
             raw = np.stack(
                 [self._flow(crops[a], crops[b]) for a, b in zip(refs, ends, strict=True)]
             )
-            # Stabilising works in place; the refinement starts from the unstabilised flow.
-            flows = raw.copy() if cfg.cell_refine and cfg.cells else raw
             # Scaled to a displacement per (steps spanned x flow_step_s) seconds: frames chosen
             # by time lie 1 or 2 frames apart at 30 fps (33 or 67 ms for a 40 ms step).
             times = np.cumsum([0.0, *window.gaps_s])
             scale = (ends - refs) * cfg.flow_step_s / (times[ends] - times[refs])
             if not np.allclose(scale, 1.0, rtol=1e-6):
                 flows = raw * scale[:, None, None, None].astype(raw.dtype)
+            else:  # stabilising works in place; the refinement starts from the raw flow
+                flows = raw.copy() if cfg.cell_refine and cfg.cells else raw
             ref = face.reference_slice()
             if cfg.stabilise == "similarity":  # the head's own motion (pipeline.vision.stabilise)
                 flows = subtract_similarity(flows)

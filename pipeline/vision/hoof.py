@@ -96,7 +96,12 @@ def cell_averagers(h: int, w: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
     cell i holds rows ``[i * h // cells, (i + 1) * h // cells)``, and the same for columns."""
     out = []
     for n in (h, w):
-        edges = (np.arange(cells + 1) * n) // cells
+        edges = cell_edges(n, cells)
         inside = (np.arange(n) >= edges[:-1, None]) & (np.arange(n) < edges[1:, None])
         out.append((inside / inside.sum(axis=1, keepdims=True)).astype(np.float32))
     return out[0], out[1]
+
+
+def cell_edges(n: int, cells: int) -> np.ndarray:
+    """The ``cells + 1`` edges of ``cells`` near-equal parts of ``n`` pixels."""
+    return (np.arange(cells + 1) * n) // cells

@@ -22,19 +22,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.vision.hoof import cell_averagers
+from pipeline.vision.hoof import cell_averagers, cell_edges
 
-#: Ridge added to the normal equations (cell means), per pixel (times 1e4 on the gain, whose column
-#: holds grey levels): a flat cell (no gradient) keeps the dense mean (residual 0)
-#: instead of an unstable solution.
+#: Ridge added to the diagonal of the normal equations (cell means; times 1e4 on the
+#: gain, whose column holds grey levels): a flat cell (no gradient) keeps the dense mean
+#: (residual 0) instead of an unstable solution.
 RIDGE = 1e-4
 #: Gaussian blur (sigma, px) of both images before the fit.
 BLUR = 1.0
-
-
-def cell_bounds(n: int, cells: int) -> np.ndarray:
-    """The ``cells + 1`` edges of ``cells`` equal parts of ``n`` (as in cell_means)."""
-    return (np.arange(cells + 1) * n) // cells
 
 
 def refine_cells(
@@ -42,9 +37,8 @@ def refine_cells(
 ) -> np.ndarray:
     """Residual displacement (cells, cells, 2) of each cell of ``region`` beyond ``start``
     (cells, cells, 2), from grey image ``prev`` to ``nxt``: refine_window for one pair."""
-    return refine_window([prev, nxt], np.array([0]), np.array([1]), [region], start[None, None])[
-        0, 0
-    ]
+    one = refine_window([prev, nxt], np.array([0]), np.array([1]), [region], start[None, None])
+    return one[0, 0]
 
 
 def refine_window(
@@ -128,8 +122,8 @@ def _warped(tall, shape, rows, cols, starts) -> np.ndarray:
     BORDER_REPLICATE would), so one remap serves every timestep."""
     n_t, cells = starts.shape[:2]
     (height, width), h, w = shape, rows.stop - rows.start, cols.stop - cols.start
-    row_cell = np.repeat(np.arange(cells), np.diff(cell_bounds(h, cells)))
-    col_cell = np.repeat(np.arange(cells), np.diff(cell_bounds(w, cells)))
+    row_cell = np.repeat(np.arange(cells), np.diff(cell_edges(h, cells)))
+    col_cell = np.repeat(np.arange(cells), np.diff(cell_edges(w, cells)))
     d = starts[:, row_cell][:, :, col_cell].astype(np.float32)  # (T, h, w, 2)
     ys, xs = np.mgrid[rows, cols].astype(np.float32)
     mx = np.clip(xs + d[..., 0], 0, width - 1)
