@@ -183,7 +183,7 @@ class WindowExtractor:
         like the flow."""
         n = self.config.cells
         starts = np.stack([cell_means(raw[:, rows, cols], n) for rows, cols in slices], axis=1)
-        out = refine_window(crops, refs, ends, slices, starts)
+        out = refine_window(crops, refs, ends, slices, starts, self.config.refine_stride)
         return out * scale[:, None, None, None, None].astype(np.float32)
 
     def video(

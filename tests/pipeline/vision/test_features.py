@@ -225,3 +225,21 @@ def test_a_config_written_before_flow_span_keeps_its_id(tmp_path):
     # A config written by hand (no format) takes today's default for what it leaves out.
     by_hand = {k: v for k, v in d.items() if k not in ("format", "config_id")}
     assert FeatureConfig.from_dict(by_hand).flow_span == FeatureConfig().flow_span
+
+
+def test_refinement_over_every_other_pixel_is_another_config_unless_nothing_is_refined():
+    # A feature_config.json from before refine_stride reads as every pixel and keeps its
+    # id; every other pixel (the default) is another config; without refinement (or
+    # without cells) the stride changes no number, so it leaves the id alone.
+    import json
+
+    d = json.loads(FeatureConfig(refine_stride=1).to_json())
+    del d["refine_stride"]
+    old = FeatureConfig.from_dict(d)
+    assert old.refine_stride == 1 and old.config_id == d["config_id"]
+    assert FeatureConfig(refine_stride=2).config_id != old.config_id
+    for unrefined in ({"cell_refine": False}, {"cells": 0}):
+        ids = {FeatureConfig(**unrefined, refine_stride=s).config_id for s in (1, 2)}
+        assert len(ids) == 1
+    with pytest.raises(ValueError, match="refine_stride must be 1 to 4"):
+        FeatureConfig(refine_stride=0)
