@@ -94,7 +94,7 @@ class FeatureConfig:
     cell_refine: bool = True
     # The refinement's sums run over every refine_stride-th pixel of each cell in both
     # directions. Its images are blurred (sigma 1 px) first, so pixels next to each other
-    # say nearly the same thing: every other one gives the same precision at a quarter of
+    # say nearly the same thing: every other one gives the same precision at under half
     # the cost (BENCHMARKS.md, "Cell refinement over every other pixel"); stores written
     # before the setting existed are 1 (every pixel).
     refine_stride: int = 2
