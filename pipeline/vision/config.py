@@ -38,6 +38,9 @@ FEATURES_FORMAT = "mespot-features/4"
 #: a config mespot wrote without it (one that names its format) reads at that value,
 #: whatever the default is now.
 ADDED_SETTINGS = {"flow_span": 1, "cell_refine": False, "refine_stride": 1}
+#: Settings that change no number unless every setting named beside them is on: left out
+#: of the config id then, so configs that give the same features share an id.
+ONLY_WITH = {"refine_stride": ("cell_refine", "cells")}
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,9 @@ class FeatureConfig:
             for k, v in self.to_dict().items()
             if k not in ADDED_SETTINGS or v != ADDED_SETTINGS[k]
         }
-        if not (self.cell_refine and self.cells):  # the stride of no refinement: no number
-            d.pop("refine_stride", None)  # changes, so unrefined stores keep their ids
+        for k, needs in ONLY_WITH.items():
+            if not all(getattr(self, n) for n in needs):
+                d.pop(k, None)
         blob = json.dumps({"format": FEATURES_FORMAT, **d}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
