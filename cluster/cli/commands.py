@@ -145,6 +145,7 @@ def cmd_train(args) -> int:
         units=args.units,
         dropout=args.dropout,
         extent=not args.no_extent,
+        members=args.members,
     )
     summary = train_loso(
         Store.open(args.store),

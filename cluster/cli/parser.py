@@ -189,6 +189,13 @@ def _add_train(sub: Subparsers) -> None:
         f"{ModelConfig.dropout}; the paper's: 0)",
     )
     t.add_argument(
+        "--members",
+        type=int,
+        default=ModelConfig.members,
+        help=f"an ensemble of that many networks trained side by side, their scores "
+        f"averaged (default {ModelConfig.members})",
+    )
+    t.add_argument(
         "--no-extent",
         action="store_true",
         help="no extent head: micro spots by greedy NMS over windows, window-long (default "

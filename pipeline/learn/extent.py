@@ -20,16 +20,23 @@ import numpy as np
 from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION
 
 
-def build(n_timesteps: int, n_features: int, units: int, dropout: float, lr: float) -> Any:
-    """A compiled extent network: (N, T, F) -> (N, T, 1) probabilities. Seed Keras first."""
+def build(
+    n_timesteps: int, n_features: int, units: int, dropout: float, lr: float, members: int = 1
+) -> Any:
+    """A compiled extent network: (N, T, F) -> (N, T, members) probabilities, one per member
+    of an ensemble (pipeline.learn.lstm.ModelConfig.members). Seed Keras first."""
     import keras
 
-    x = inp = keras.Input((n_timesteps, n_features))
-    for _ in range(2):
-        x = keras.layers.Bidirectional(
-            keras.layers.LSTM(units, dropout=dropout, return_sequences=True)
-        )(x)
-    out = keras.layers.TimeDistributed(keras.layers.Dense(1, activation="sigmoid"))(x)
+    inp = keras.Input((n_timesteps, n_features))
+    outs = []
+    for _ in range(members):
+        x = inp
+        for _ in range(2):
+            x = keras.layers.Bidirectional(
+                keras.layers.LSTM(units, dropout=dropout, return_sequences=True)
+            )(x)
+        outs.append(keras.layers.TimeDistributed(keras.layers.Dense(1, activation="sigmoid"))(x))
+    out = outs[0] if members == 1 else keras.layers.Concatenate(axis=-1)(outs)
     net = keras.Model(inp, out, name="extent")
     net.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -60,16 +67,18 @@ def fit(net: Any, x: np.ndarray, steps: np.ndarray, batch_size: int, epochs: int
     :func:`check_steps`; unlabelled rows are left out); returns the final loss. Shuffled by
     Keras' seed (set it first)."""
     keep = steps[:, 0] >= 0
+    members = net.output_shape[-1]  # each member learns the same labels on its own loss
+    target = np.repeat(steps[keep][..., None], members, axis=-1)
     hist = net.fit(
-        x[keep], steps[keep][..., None], batch_size=batch_size, epochs=epochs, shuffle=True,
-        verbose=0,
+        x[keep], target, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0
     )  # fmt: skip
     return float(hist.history["loss"][-1])
 
 
 def predict(net: Any, x: np.ndarray) -> np.ndarray:
-    """(N, T) float32 probabilities that each timestep lies inside a micro-movement."""
+    """(N, T) float32 probabilities that each timestep lies inside a micro-movement (the
+    mean of an ensemble's members)."""
     if len(x) == 0:
         return np.zeros((0, x.shape[1]), np.float32)
     q = net.predict(x, batch_size=PREDICT_BATCH, verbose=0)
-    return np.asarray(q, np.float32)[..., 0]
+    return np.asarray(q, np.float32).mean(axis=-1)

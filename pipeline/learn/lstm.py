@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.core import configs
-from pipeline.learn import extent
+from pipeline.learn import classifier, extent
 from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays
-from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION, seed_everything
+from pipeline.learn.runtime import STEPS_PER_EXECUTION, seed_everything
 from pipeline.learn.runtime import limit_threads as limit_threads  # where callers find it
 from pipeline.vision.config import FeatureConfig
 
@@ -41,7 +41,7 @@ DEFAULT_THRESHOLD = 0.5
 
 #: ModelConfig settings added after models were first saved, and the value a model saved
 #: before them has.
-_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "extent": False}
+_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "extent": False, "members": 1}
 _ADDED_LAYOUT: dict[str, Any] = {"cell_norm": "none"}  # the same for FeatureLayout fields
 
 
@@ -63,6 +63,9 @@ class ModelConfig:
     ``extent``: train the extent head too (pipeline.learn.extent, as many units per
     direction), whose timestep scores spot micro-movements from onset to offset
     (pipeline.core.extents); ``fit`` then needs timestep labels.
+    ``members``: an ensemble of that many networks, each drawn from its own initial weights
+    and trained on its own loss in one Keras model (so in one pass per batch); a window's
+    probabilities, and the extent head's timestep scores, are the members' mean.
     """
 
     units: int = 32
@@ -76,9 +79,10 @@ class ModelConfig:
     seed: int = 0
     classes: int = 3
     extent: bool = True
+    members: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("units", "layers", "epochs", "batch_size"):
+        for name in ("units", "layers", "epochs", "batch_size", "members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
@@ -182,14 +186,7 @@ class SpotterModel:
                 f"config with_magnitude={config.with_magnitude} but layout {layout.describe()}"
             )
         seed_everything(config.seed)
-        stack: list[Any] = [keras.Input((layout.n_timesteps, layout.n_features))]
-        for i in range(config.layers):
-            last = i == config.layers - 1
-            stack.append(
-                keras.layers.LSTM(config.units, dropout=config.dropout, return_sequences=not last)
-            )
-        stack.append(keras.layers.Dense(config.classes, activation="softmax"))
-        net = keras.Sequential(stack, name="spotter")
+        net = classifier.build(layout.n_timesteps, layout.n_features, config)
         net.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss="sparse_categorical_crossentropy",
@@ -199,7 +196,7 @@ class SpotterModel:
         if config.extent:
             head = extent.build(
                 layout.n_timesteps, layout.n_features, config.units, config.dropout,
-                config.learning_rate,
+                config.learning_rate, config.members,
             )  # fmt: skip
         return cls(net, layout, config, extent_model=head)
 
@@ -267,6 +264,7 @@ class SpotterModel:
         weights = None
         if self.config.class_weight == "balanced":
             weights = {c: len(y) / (k * int(n)) for c, n in enumerate(counts) if n}
+        targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         if data_fingerprint is None:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
@@ -274,10 +272,11 @@ class SpotterModel:
         started = time.perf_counter()
         hist = self.keras_model.fit(
             x,
-            y,
+            targets,
             batch_size=self.config.batch_size,
             epochs=self.config.epochs,
-            class_weight=weights,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
             shuffle=True,
             verbose=verbose,
         )
@@ -307,8 +306,7 @@ class SpotterModel:
         x = self._check_x(x)
         if len(x) == 0:
             return np.zeros((0, self.config.classes), np.float32)
-        probs = self.keras_model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
-        return np.asarray(probs, dtype=np.float32)
+        return classifier.predict(self.keras_model, x)
 
     def predict_steps(self, x: np.ndarray) -> np.ndarray | None:
         """Per timestep, the probability that it lies inside a micro-movement: X (N, T, F)

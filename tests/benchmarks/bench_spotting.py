@@ -20,7 +20,8 @@ all in 10% of it). Like the held-out set it is only ever reported on.
 
 ``--eval dev`` scores a dev corpus instead (the training faces, seed 7, 6 subjects):
 every choice is made on it. ``--features KEY=VALUE`` overrides the FeatureConfig (an
-ablation; each config has its own store).
+ablation; each config has its own store); ``--model KEY=VALUE`` overrides the ModelConfig
+(e.g. ``members=3``).
 
 Features are extracted with the default FeatureConfig, one model (default ModelConfig) is
 trained on the training corpus and scores the held-out windows; intervals are spotted
@@ -107,6 +108,15 @@ def feature_config(args):
     if "regions" in over:
         over["regions"] = tuple(over["regions"])
     return FeatureConfig(**over)
+
+
+def model_settings(args) -> dict:
+    """``--model key=value`` overrides of the ModelConfig (an ablation), as a dict."""
+    over = {}
+    for item in args.model:
+        key, _, value = item.partition("=")
+        over[key] = json.loads(value)
+    return over
 
 
 def build(work: Path, args) -> Path:
@@ -214,6 +224,10 @@ def main() -> None:
     )
     p.add_argument("--features", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0, help="the model's seed")
+    p.add_argument(
+        "--model", action="append", default=[], metavar="KEY=VALUE",
+        help="a ModelConfig override (an ablation)",
+    )  # fmt: skip
     p.add_argument("--classes", type=int, default=3, help="3: none/micro/macro; 2: the paper")
     p.add_argument("--train-photos", choices=("few", "all"), default="all")
     p.add_argument("--train-subjects", type=int, default=24)
@@ -264,6 +278,7 @@ def main() -> None:
     kinds = kind_reports(preds, video_table, truths, args.threshold, window_threshold)
     fpr, tpr, auc = roc(scores, data.y[test] == 1)
     label = f"{scored}-{trained_on}-s{args.seed}" + ("-windows" * args.window_spots)
+    label += "".join(f"-{k}{v}" for k, v in model_settings(args).items())
     plot_roc({"LSTM": (fpr, tpr, auc)}, work / f"roc-{label}.png", f"{scored} windows")
     plot_sweep(sweep, work / f"recall_footage-{label}.png")
     out = {
@@ -287,8 +302,9 @@ def trained_scores(store_dir: Path, data, train, test, args):
     from pipeline.learn.lstm import ModelConfig, SpotterModel
 
     cfg = ModelConfig(
-        epochs=args.epochs, seed=args.seed, classes=args.classes, extent=not args.window_spots
-    )
+        epochs=args.epochs, seed=args.seed, classes=args.classes, extent=not args.window_spots,
+        **model_settings(args),
+    )  # fmt: skip
     fresh = SpotterModel.build(data.layout, cfg)
     fingerprint = hashlib.sha256(data.X[train].tobytes() + data.y[train].tobytes()).hexdigest()
     folder = store_dir / "bench-models" / f"{fresh.model_id}-{fingerprint[:12]}"
@@ -333,8 +349,12 @@ def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> tuple[f
     subjects = np.asarray(data.table.column("subject").to_pylist(), dtype=object)
     names = sorted(set(subjects[train]))
     groups = [names[i :: args.folds] for i in range(args.folds)] if args.folds else names
-    cfg = ModelConfig(epochs=args.epochs, seed=args.seed, classes=args.classes, extent=False)
-    recipe = repr((groups, cfg)).replace(", extent=False", "")  # the key before extent heads
+    cfg = ModelConfig(
+        epochs=args.epochs, seed=args.seed, classes=args.classes, extent=False,
+        **model_settings(args),
+    )  # fmt: skip
+    # The key before extent heads and ensembles, so that the caches made then stay valid.
+    recipe = repr((groups, cfg)).replace(", extent=False", "").replace(", members=1", "")
     key = hashlib.sha256(data.X[train].tobytes() + recipe.encode()).hexdigest()
     cache = store_dir / f"oof-{key[:16]}.npy"
     if not cache.exists():  # the training windows' scores only (the store may grow)
@@ -371,8 +391,9 @@ def fold_steps(cache: Path, data, train, subjects, groups, cfg) -> np.ndarray:
             out = np.isin(subjects, list(np.atleast_1d(group)))
             seed_everything(cfg.seed)
             net = extent.build(
-                lay.n_timesteps, lay.n_features, cfg.units, cfg.dropout, cfg.learning_rate
-            )
+                lay.n_timesteps, lay.n_features, cfg.units, cfg.dropout, cfg.learning_rate,
+                cfg.members,
+            )  # fmt: skip
             fit = train & ~out
             seed_everything(cfg.seed)
             steps = extent.check_steps(data.steps[fit], int(fit.sum()), lay.n_timesteps)
