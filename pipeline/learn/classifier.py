@@ -58,11 +58,8 @@ def targets(
     per_member = np.repeat(y[:, None], members, axis=1)
     if class_weights is None:
         return per_member, None, None
-    table = np.zeros(int(y.max()) + 1, np.float32)
-    for c, w in class_weights.items():
-        if c < len(table):
-            table[c] = w
-    return per_member, None, table[per_member]
+    weight = np.array([class_weights.get(c, 0.0) for c in range(int(y.max()) + 1)], np.float32)
+    return per_member, None, weight[per_member]
 
 
 def predict(net: Any, x: np.ndarray) -> np.ndarray:
