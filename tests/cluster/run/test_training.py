@@ -8,6 +8,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from cluster.cli import main
+from pipeline.core.spotting import REVIEW_FLOOR
 from schemas import SPOTTED_INTERVALS, WINDOW_PREDICTIONS, validate_table
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,7 @@ def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
     assert main(["evaluate", str(store), "--budget", "0.1"]) == 0
     md = (store / "reports" / f"{model_id}+budget-0.1" / "report.md").read_text()
     assert "the best within 0.1 of each video." in md
-    assert "LSTM threshold 0.1 (micro" in md  # drawn from the review floor
+    assert f"LSTM threshold {REVIEW_FLOOR:g} (micro" in md  # drawn from the review floor
 
 
 def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_path, capsys):
@@ -137,7 +138,8 @@ def test_spot_new_videos_with_the_all_subjects_model(trained, tiny_corpus, tmp_p
     assert sorted((r["score"] for r in micro_kept), reverse=True) == best
     # Without --threshold, a budget draws its spots down to the review floor.
     assert main(["spot", str(model), str(feats), str(tmp_path / "out5"), "--budget", "0.1"]) == 0
-    assert "threshold 0.1 (the review floor), micro spots within 0.1" in capsys.readouterr().out
+    floor = f"threshold {REVIEW_FLOOR:g} (the review floor), micro spots within 0.1"
+    assert floor in capsys.readouterr().out
     with pytest.raises(SystemExit) as bad:
         main(["spot", str(model), str(feats), str(tmp_path / "o4"), "--budget", "2"])
     assert bad.value.code == 2
