@@ -146,6 +146,7 @@ def cmd_train(args) -> int:
         dropout=args.dropout,
         extent=not args.no_extent,
         members=args.members,
+        mirror=args.mirror,
     )
     summary = train_loso(
         Store.open(args.store),

@@ -196,6 +196,13 @@ def _add_train(sub: Subparsers) -> None:
         f"averaged (default {ModelConfig.members})",
     )
     t.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=ModelConfig.mirror,
+        help="also train on each window's mirror image (left and right swapped), for half "
+        "the epochs",
+    )
+    t.add_argument(
         "--no-extent",
         action="store_true",
         help="no extent head: micro spots by greedy NMS over windows, window-long (default "

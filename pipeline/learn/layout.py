@@ -250,3 +250,52 @@ def window_arrays(
     label = table.column("label").take(pa.array(rows))
     y = pc.fill_null(pc.cast(label, pa.int8()), -1).to_numpy(zero_copy_only=False)
     return x, y.astype(np.int8, copy=False), rows
+
+
+def mirror_region(name: str) -> str:
+    """The region a face's mirror image puts where ``name`` was: left and right swap
+    ("right_brow_outer" -> "left_brow_outer", "mouth_left" -> "mouth_right"); a region
+    without a side ("eyebrows") is its own mirror."""
+    swap = {"left": "right", "right": "left"}
+    return "_".join(swap.get(part, part) for part in name.split("_"))
+
+
+def mirror_map(layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray]:
+    """How a window's features change when the face is mirrored left to right: (F,) source
+    indices and (F,) signs, so that ``x[..., index] * sign`` are the mirror image's features
+    (:func:`mirrored`). Each region takes its mirror's features; a HOOF bin at angle a takes
+    the one at 180 - a (bin b <- bin (B / 2 - b) mod B, exact for the soft binning: both
+    neighbours swap with the same weights); magnitudes stay; cell column j takes column
+    C - 1 - j, with dx negated. Raises ValueError for an odd number of bins (no bin then
+    sits at 180 - a) or regions whose mirror is not in the layout."""
+    regions, b, c = list(layout.regions), layout.n_bins, layout.n_cells
+    if b % 2:
+        raise ValueError(f"cannot mirror {b} HOOF bins: needs an even number")
+    missing = [r for r in regions if mirror_region(r) not in regions]
+    if missing:
+        raise ValueError(f"cannot mirror regions {missing}: their mirrors are not in the layout")
+    src = [regions.index(mirror_region(r)) for r in regions]
+    index, sign = [], []
+    for r in range(len(regions)):  # HOOF, region-major
+        index += [src[r] * b + (b // 2 - k) % b for k in range(b)]
+        sign += [1.0] * b
+    offset = len(regions) * b
+    if layout.with_magnitude:
+        index += [offset + src[r] for r in range(len(regions))]
+        sign += [1.0] * len(regions)
+        offset += len(regions)
+    for r in range(len(regions)):  # cells: region, row, column, (dx, dy)
+        for i in range(c):
+            for j in range(c):
+                base = offset + ((src[r] * c + i) * c + (c - 1 - j)) * 2
+                index += [base, base + 1]
+                sign += [-1.0, 1.0]
+    return np.asarray(index, np.int64), np.asarray(sign, np.float32)
+
+
+def mirrored(x: np.ndarray, layout: FeatureLayout) -> np.ndarray:
+    """Windows' features (N, T, F) as their faces' mirror images would give them."""
+    index, sign = mirror_map(layout)
+    if x.shape[-1] != len(index):
+        raise LayoutMismatch(f"features have {x.shape[-1]} values a timestep, layout {len(index)}")
+    return (x[..., index] * sign).astype(np.float32, copy=False)

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from pipeline.core import configs
 from pipeline.learn import classifier, extent
-from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays
+from pipeline.learn.layout import FeatureLayout, LayoutMismatch, mirrored, window_arrays
 from pipeline.learn.runtime import STEPS_PER_EXECUTION, seed_everything
 from pipeline.learn.runtime import limit_threads as limit_threads  # where callers find it
 from pipeline.vision.config import FeatureConfig
@@ -41,7 +41,7 @@ DEFAULT_THRESHOLD = 0.5
 
 #: ModelConfig settings added after models were first saved, and the value a model saved
 #: before them has.
-_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "extent": False, "members": 1}
+_ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "extent": False, "members": 1, "mirror": False}
 _ADDED_LAYOUT: dict[str, Any] = {"cell_norm": "none"}  # the same for FeatureLayout fields
 
 
@@ -66,6 +66,9 @@ class ModelConfig:
     ``members``: an ensemble of that many networks, each drawn from its own initial weights
     and trained on its own loss in one Keras model (so in one pass per batch); a window's
     probabilities, and the extent head's timestep scores, are the members' mean.
+    ``mirror``: train on every window and on its face's mirror image
+    (pipeline.learn.layout.mirrored) for half the epochs (rounded up): as many steps, twice
+    the faces.
     """
 
     units: int = 32
@@ -80,6 +83,7 @@ class ModelConfig:
     classes: int = 3
     extent: bool = True
     members: int = 1
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         for name in ("units", "layers", "epochs", "batch_size", "members"):
@@ -264,17 +268,22 @@ class SpotterModel:
         weights = None
         if self.config.class_weight == "balanced":
             weights = {c: len(y) / (k * int(n)) for c, n in enumerate(counts) if n}
-        targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         if data_fingerprint is None:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
+        epochs = self.config.epochs
+        if self.config.mirror:  # twice the windows, half the epochs: as many steps
+            x, y = np.concatenate([x, mirrored(x, self.layout)]), np.concatenate([y, y])
+            steps = None if steps is None else np.concatenate([steps, steps])
+            epochs = -(-epochs // 2)
+        targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()
         hist = self.keras_model.fit(
             x,
             targets,
             batch_size=self.config.batch_size,
-            epochs=self.config.epochs,
+            epochs=epochs,
             class_weight=class_weight,
             sample_weight=sample_weight,
             shuffle=True,
@@ -283,10 +292,10 @@ class SpotterModel:
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         if self.extent_model is not None:
             seed_everything(self.config.seed)
-            bs, epochs = self.config.batch_size, self.config.epochs
+            bs = self.config.batch_size
             history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, epochs)]
         self.training = {
-            "n_windows": len(y),
+            "n_windows": len(y) // (2 if self.config.mirror else 1),
             "n_positives": int(counts[1]),
             "n_macro": int(counts[2]) if k == 3 else 0,
             "epochs": self.config.epochs,

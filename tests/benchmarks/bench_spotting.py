@@ -354,7 +354,8 @@ def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> tuple[f
         **model_settings(args),
     )  # fmt: skip
     # The key before extent heads and ensembles, so that the caches made then stay valid.
-    recipe = repr((groups, cfg)).replace(", extent=False", "").replace(", members=1", "")
+    recipe = repr((groups, cfg)).replace(", extent=False", "")
+    recipe = recipe.replace(", members=1", "").replace(", mirror=False", "")
     key = hashlib.sha256(data.X[train].tobytes() + recipe.encode()).hexdigest()
     cache = store_dir / f"oof-{key[:16]}.npy"
     if not cache.exists():  # the training windows' scores only (the store may grow)
