@@ -299,3 +299,11 @@ def mirrored(x: np.ndarray, layout: FeatureLayout) -> np.ndarray:
     if x.shape[-1] != len(index):
         raise LayoutMismatch(f"features have {x.shape[-1]} values a timestep, layout {len(index)}")
     return (x[..., index] * sign).astype(np.float32, copy=False)
+
+
+def with_mirrors(x: np.ndarray, layout: FeatureLayout, *labels: np.ndarray | None) -> tuple:
+    """Training windows and their faces' mirror images: (X and :func:`mirrored` X stacked,
+    then each of ``labels`` repeated, a None staying None). A window's labels (its class,
+    its timesteps') are its mirror image's."""
+    doubled = tuple(None if a is None else np.concatenate([a, a]) for a in labels)
+    return (np.concatenate([x, mirrored(x, layout)]), *doubled)

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from pipeline.core import configs
 from pipeline.learn import classifier, extent
-from pipeline.learn.layout import FeatureLayout, LayoutMismatch, mirrored, window_arrays
+from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays, with_mirrors
 from pipeline.learn.runtime import STEPS_PER_EXECUTION, seed_everything
 from pipeline.learn.runtime import limit_threads as limit_threads  # where callers find it
 from pipeline.vision.config import FeatureConfig
@@ -101,6 +101,12 @@ class ModelConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.classes not in (2, 3):
             raise ValueError(f"classes must be 2 (none, micro) or 3 (+ macro), got {self.classes}")
+
+    @property
+    def fit_epochs(self) -> int:
+        """Passes over the training windows: ``epochs``, halved (rounded up) with ``mirror``,
+        whose windows are twice as many."""
+        return -(-self.epochs // 2) if self.mirror else self.epochs
 
     def to_dict(self) -> dict[str, Any]:
         return configs.to_dict(self)
@@ -271,11 +277,9 @@ class SpotterModel:
         if data_fingerprint is None:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
-        epochs = self.config.epochs
+        epochs = self.config.fit_epochs
         if self.config.mirror:  # twice the windows, half the epochs: as many steps
-            x, y = np.concatenate([x, mirrored(x, self.layout)]), np.concatenate([y, y])
-            steps = None if steps is None else np.concatenate([steps, steps])
-            epochs = -(-epochs // 2)
+            x, y, steps = with_mirrors(x, self.layout, y, steps)
         targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()

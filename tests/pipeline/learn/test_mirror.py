@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.learn.layout import FeatureLayout, mirror_map, mirror_region, mirrored
+from pipeline.learn.layout import FeatureLayout, mirror_map, mirror_region, mirrored, with_mirrors
 from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
 from pipeline.vision.config import BROW_HALVES_REGIONS, FeatureConfig
 from pipeline.vision.hoof import cell_means, hoof_batch
@@ -124,3 +124,16 @@ def test_models_saved_before_the_setting_keep_their_ids(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(info))
     loaded = SpotterModel.load(tmp_path)
     assert loaded.config.mirror is False and loaded.model_id == model.model_id
+
+
+def test_with_mirrors_stacks_the_images_and_repeats_the_labels():
+    x = np.random.default_rng(2).normal(size=(3, 2, LAYOUT.n_features)).astype(np.float32)
+    y, steps = np.array([0, 1, 2]), np.array([[0, 1], [1, 1], [0, 0]])
+    x2, y2, none, steps2 = with_mirrors(x, LAYOUT, y, None, steps)
+    np.testing.assert_array_equal(x2[:3], x)
+    np.testing.assert_array_equal(x2[3:], mirrored(x, LAYOUT))
+    assert none is None and y2.tolist() == [0, 1, 2, 0, 1, 2]
+    np.testing.assert_array_equal(steps2, np.concatenate([steps, steps]))
+    assert (
+        ModelConfig(epochs=5, mirror=True).fit_epochs == 3 and ModelConfig(epochs=5).fit_epochs == 5
+    )
