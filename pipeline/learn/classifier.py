@@ -1,12 +1,14 @@
 """The window classifier's network (pipeline.learn.lstm): the paper's LSTM stack and
 softmax, or an ensemble of them in one Keras model (ModelConfig.members), each member from
-its own initial weights and on its own loss, their probabilities averaged.
+its own initial weights and on its own loss, their probabilities averaged; and the labels
+it trains on (:func:`labels`).
 
 Keras is imported inside the functions, as in pipeline.learn.lstm.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -66,3 +68,27 @@ def predict(net: Any, x: np.ndarray) -> np.ndarray:
     """(N, classes) float32 probabilities: the members' mean for an ensemble."""
     probs = np.asarray(net.predict(x, batch_size=PREDICT_BATCH, verbose=0), np.float32)
     return probs.mean(axis=1) if probs.ndim == 3 else probs
+
+
+def labels(y: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """SpotterModel.fit's labels for ``n`` windows as (y, counts per class) for a ``k``-class model
+    (two classes: macro windows are negatives); warns when a class of none/micro is absent."""
+    y = np.asarray(y).astype(np.int64).ravel()
+    if len(y) != n or n == 0:
+        raise ValueError(f"need as many labels as windows (> 0): X has {n}, y {y.shape}")
+    if not np.isin(y, (0, 1, 2)).all():
+        raise ValueError(
+            f"labels must be 0, 1 or 2 (drop unlabelled windows), got "
+            f"{sorted(set(np.unique(y).tolist()))}"
+        )
+    if k == 2:
+        y = np.where(y == 2, 0, y)
+    counts = np.bincount(y, minlength=k)
+    if counts[1] == 0 or counts[0] == 0:
+        warnings.warn(
+            f"training without positives or negatives ({counts[0]} negatives, "
+            f"{counts[1]} positives)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return y, counts

@@ -260,6 +260,17 @@ def mirror_region(name: str) -> str:
     return "_".join(swap.get(part, part) for part in name.split("_"))
 
 
+def mirror_problem(layout: FeatureLayout) -> str:
+    """Why ``layout``'s features have no mirror image ("" when they have one): an odd number
+    of HOOF bins, or a region whose mirror is not among the regions (a one-sided set)."""
+    if layout.n_bins % 2:
+        return f"cannot mirror {layout.n_bins} HOOF bins: needs an even number"
+    missing = [r for r in layout.regions if mirror_region(r) not in layout.regions]
+    if missing:
+        return f"cannot mirror regions {missing}: their mirrors are not in the layout"
+    return ""
+
+
 def mirror_map(layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray]:
     """How a window's features change when the face is mirrored left to right: (F,) source
     indices and (F,) signs, so that ``x[..., index] * sign`` are the mirror image's features
@@ -268,12 +279,10 @@ def mirror_map(layout: FeatureLayout) -> tuple[np.ndarray, np.ndarray]:
     neighbours swap with the same weights); magnitudes stay; cell column j takes column
     C - 1 - j, with dx negated. Raises ValueError for an odd number of bins (no bin then
     sits at 180 - a) or regions whose mirror is not in the layout."""
+    problem = mirror_problem(layout)
+    if problem:
+        raise ValueError(problem)
     regions, b, c = list(layout.regions), layout.n_bins, layout.n_cells
-    if b % 2:
-        raise ValueError(f"cannot mirror {b} HOOF bins: needs an even number")
-    missing = [r for r in regions if mirror_region(r) not in regions]
-    if missing:
-        raise ValueError(f"cannot mirror regions {missing}: their mirrors are not in the layout")
     src = [regions.index(mirror_region(r)) for r in regions]
     index, sign = [], []
     for r in range(len(regions)):  # HOOF, region-major

@@ -28,7 +28,13 @@ import pyarrow as pa
 
 from pipeline.core import configs
 from pipeline.learn import classifier, extent
-from pipeline.learn.layout import FeatureLayout, LayoutMismatch, window_arrays, with_mirrors
+from pipeline.learn.layout import (
+    FeatureLayout,
+    LayoutMismatch,
+    mirror_problem,
+    window_arrays,
+    with_mirrors,
+)
 from pipeline.learn.runtime import STEPS_PER_EXECUTION, seed_everything
 from pipeline.learn.runtime import limit_threads as limit_threads  # where callers find it
 from pipeline.vision.config import FeatureConfig
@@ -68,7 +74,8 @@ class ModelConfig:
     probabilities, and the extent head's timestep scores, are the members' mean.
     ``mirror``: train on every window and on its face's mirror image
     (pipeline.learn.layout.mirrored) for half the epochs (rounded up): as many steps, twice
-    the faces.
+    the faces. A layout without a mirror image (a one-sided set of regions) trains
+    without, with a warning.
     """
 
     units: int = 32
@@ -220,6 +227,27 @@ class SpotterModel:
             )
         return x
 
+    def _checked_steps(self, steps: np.ndarray | None, n: int) -> np.ndarray | None:
+        """``fit``'s timestep labels, checked; the extent head is dropped (with a warning)
+        when no window has any."""
+        if self.extent_model is None:
+            return steps
+        if steps is None:
+            raise ValueError(
+                "this model has an extent head (ModelConfig.extent): fit needs timestep "
+                "labels, steps=(N, T)"
+            )
+        steps = extent.check_steps(steps, n, self.layout.n_timesteps)
+        if (steps < 0).all():  # e.g. a fold whose labels all come from verdicts
+            warnings.warn(
+                "no window has timestep labels (they come from ground truth): trained "
+                "without the extent head, its micro spots stay window-long",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.extent_model = None
+        return steps
+
     def fit(
         self,
         x: np.ndarray,
@@ -237,49 +265,22 @@ class SpotterModel:
         allowed (a fold may lack positives) but warned about when it is micro.
         """
         x = self._check_x(x)
-        if self.extent_model is not None:
-            if steps is None:
-                raise ValueError(
-                    "this model has an extent head (ModelConfig.extent): fit needs timestep "
-                    "labels, steps=(N, T)"
-                )
-            steps = extent.check_steps(steps, len(x), self.layout.n_timesteps)
-            if (steps < 0).all():  # e.g. a fold whose labels all come from verdicts
-                warnings.warn(
-                    "no window has timestep labels (they come from ground truth): trained "
-                    "without the extent head, its micro spots stay window-long",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self.extent_model = None
-        y = np.asarray(y).astype(np.int64).ravel()
-        if len(y) != len(x) or len(x) == 0:
-            raise ValueError(f"need as many labels as windows (> 0): X {x.shape}, y {y.shape}")
-        if not np.isin(y, (0, 1, 2)).all():
-            raise ValueError(
-                f"labels must be 0, 1 or 2 (drop unlabelled windows), got "
-                f"{sorted(set(np.unique(y).tolist()))}"
-            )
+        steps = self._checked_steps(steps, len(x))
+        y, counts = classifier.labels(y, len(x), self.config.classes)
         k = self.config.classes
-        if k == 2:
-            y = np.where(y == 2, 0, y)
-        counts = np.bincount(y, minlength=k)
-        if counts[1] == 0 or counts[0] == 0:
-            warnings.warn(
-                f"training without positives or negatives ({counts[0]} negatives, "
-                f"{counts[1]} positives)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
         weights = None
         if self.config.class_weight == "balanced":
             weights = {c: len(y) / (k * int(n)) for c, n in enumerate(counts) if n}
         if data_fingerprint is None:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
-        epochs = self.config.fit_epochs
-        if self.config.mirror:  # twice the windows, half the epochs: as many steps
+        epochs, mirror = self.config.epochs, self.config.mirror
+        if mirror and (problem := mirror_problem(self.layout)):
+            warnings.warn(f"trained without mirror images: {problem}", RuntimeWarning, 2)
+            mirror = False
+        if mirror:  # twice the windows, half the epochs: as many steps
             x, y, steps = with_mirrors(x, self.layout, y, steps)
+            epochs = self.config.fit_epochs
         targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()
@@ -299,7 +300,7 @@ class SpotterModel:
             bs = self.config.batch_size
             history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, epochs)]
         self.training = {
-            "n_windows": len(y) // (2 if self.config.mirror else 1),
+            "n_windows": len(y) // (2 if mirror else 1),
             "n_positives": int(counts[1]),
             "n_macro": int(counts[2]) if k == 3 else 0,
             "epochs": self.config.epochs,

@@ -137,3 +137,17 @@ def test_with_mirrors_stacks_the_images_and_repeats_the_labels():
     assert (
         ModelConfig(epochs=5, mirror=True).fit_epochs == 3 and ModelConfig(epochs=5).fit_epochs == 5
     )
+
+
+def test_a_layout_without_a_mirror_trains_without_one_and_says_so():
+    one_side = FeatureConfig(regions=("eyebrows", "mouth_left"), n_bins=4, cells=0)
+    layout = FeatureLayout(
+        n_timesteps=2, n_regions=2, n_bins=4, regions=one_side.regions, with_magnitude=True,
+        config_id=one_side.config_id, step_s=one_side.flow_step_s,
+    )  # fmt: skip
+    x = np.random.default_rng(3).normal(size=(40, 2, 10)).astype(np.float32)
+    y = np.arange(40) % 2
+    model = SpotterModel.build(layout, ModelConfig(units=4, epochs=4, extent=False, mirror=True))
+    with pytest.warns(RuntimeWarning, match="without mirror images.*mouth_left"):
+        history = model.fit(x, y)
+    assert len(history["loss"]) == 4 and model.training["n_windows"] == 40
