@@ -200,7 +200,7 @@ def _add_train(sub: Subparsers) -> None:
         action=argparse.BooleanOptionalAction,
         default=ModelConfig.mirror,
         help="also train on each window's mirror image (left and right swapped), for half "
-        "the epochs",
+        f"the epochs (default {'on' if ModelConfig.mirror else 'off'}; --no-mirror: off)",
     )
     t.add_argument(
         "--no-extent",

@@ -74,8 +74,10 @@ class ModelConfig:
     probabilities, and the extent head's timestep scores, are the members' mean.
     ``mirror``: train on every window and on its face's mirror image
     (pipeline.learn.layout.mirrored) for half the epochs (rounded up): as many steps, twice
-    the faces. A layout without a mirror image (a one-sided set of regions) trains
-    without, with a warning.
+    the faces (on by default: on faces it never saw a model ranks and spots better,
+    BENCHMARKS.md, "Mirrored faces"; models saved before the setting read as off). A
+    layout without a mirror image (a one-sided set of regions) trains without, with a
+    warning.
     """
 
     units: int = 32
@@ -90,7 +92,7 @@ class ModelConfig:
     classes: int = 3
     extent: bool = True
     members: int = 1
-    mirror: bool = False
+    mirror: bool = True
 
     def __post_init__(self) -> None:
         for name in ("units", "layers", "epochs", "batch_size", "members"):
