@@ -128,6 +128,20 @@ class ModelConfig:
         return configs.from_dict(cls, d, source=source)
 
 
+def training_windows(
+    config: ModelConfig, layout: FeatureLayout, x: np.ndarray, y: Any, steps: Any
+) -> tuple[np.ndarray, Any, Any, int]:
+    """What a network of ``config`` trains on, and for how many epochs: (X, y, steps,
+    epochs), with the windows' mirror images added under ``config.mirror`` (and
+    ``config.fit_epochs``). A layout without a mirror image keeps its windows, with a
+    warning. ``y`` or ``steps`` may be None."""
+    if config.mirror and (problem := mirror_problem(layout)):
+        warnings.warn(f"trained without mirror images: {problem}", RuntimeWarning, 3)
+    elif config.mirror:  # twice the windows, half the epochs: as many steps
+        return (*with_mirrors(x, layout, y, steps), config.fit_epochs)
+    return x, y, steps, config.epochs
+
+
 def _without_added(d: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
     """``d`` less the ``added`` settings that hold the value they had before they existed."""
     return {k: v for k, v in d.items() if k not in added or added[k] != v}
@@ -276,13 +290,8 @@ class SpotterModel:
         if data_fingerprint is None:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
-        epochs, mirror = self.config.epochs, self.config.mirror
-        if mirror and (problem := mirror_problem(self.layout)):
-            warnings.warn(f"trained without mirror images: {problem}", RuntimeWarning, 2)
-            mirror = False
-        if mirror:  # twice the windows, half the epochs: as many steps
-            x, y, steps = with_mirrors(x, self.layout, y, steps)
-            epochs = self.config.fit_epochs
+        n_windows = len(y)
+        x, y, steps, epochs = training_windows(self.config, self.layout, x, y, steps)
         targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()
@@ -302,7 +311,7 @@ class SpotterModel:
             bs = self.config.batch_size
             history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, epochs)]
         self.training = {
-            "n_windows": len(y) // (2 if mirror else 1),
+            "n_windows": n_windows,
             "n_positives": int(counts[1]),
             "n_macro": int(counts[2]) if k == 3 else 0,
             "epochs": self.config.epochs,

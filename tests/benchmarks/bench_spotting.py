@@ -383,7 +383,7 @@ def fold_steps(cache: Path, data, train, subjects, groups, cfg) -> np.ndarray:
     """Out-of-fold timestep scores of the training windows from extent heads, one per
     group of subjects held out (cached)."""
     from pipeline.learn import extent
-    from pipeline.learn.layout import with_mirrors
+    from pipeline.learn.lstm import training_windows
     from pipeline.learn.runtime import seed_everything
 
     if not cache.exists():
@@ -398,13 +398,10 @@ def fold_steps(cache: Path, data, train, subjects, groups, cfg) -> np.ndarray:
             )  # fmt: skip
             fit = train & ~out
             seed_everything(cfg.seed)
-            x, steps = (
-                data.X[fit],
-                extent.check_steps(data.steps[fit], int(fit.sum()), lay.n_timesteps),
-            )
-            if cfg.mirror:  # as SpotterModel.fit trains the head
-                x, steps = with_mirrors(x, lay, steps)
-            extent.fit(net, x, steps, cfg.batch_size, cfg.fit_epochs)
+            steps = extent.check_steps(data.steps[fit], int(fit.sum()), lay.n_timesteps)
+            # the windows and epochs SpotterModel.fit trains the head on (mirrors and all)
+            x, _, steps, epochs = training_windows(cfg, lay, data.X[fit], None, steps)
+            extent.fit(net, x, steps, cfg.batch_size, epochs)
             oof[train & out] = extent.predict(net, data.X[train & out])
         print(f"{len(groups)} extent heads for the threshold in {time.perf_counter() - t:.0f} s")
         np.save(cache, oof[train])
