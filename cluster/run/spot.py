@@ -70,7 +70,8 @@ def spot_table(
     ``threshold`` gets the values it is compared with (profile frames or window scores).
 
     ``budget`` (a fraction of each video's frames): only the best micro spots that fit in
-    it (pipeline.core.spotting.within_budget). Seconds of a spot are frame / fps, or, for
+    it (pipeline.core.spotting.within_budget), profile runs longer than ``extents.max_s``
+    split first (pipeline.core.extents.split_spot). Seconds of a spot are frame / fps, or, for
     videos in ``seconds`` (``frame_seconds``), its frames' times."""
     keys = list(zip(*(videos.column(c).to_pylist() for c in _KEYS), strict=True))
     fps = dict(zip(keys, videos.column("fps").to_pylist(), strict=True))
@@ -80,7 +81,7 @@ def spot_table(
     for key, g in _video_frames(predictions):
         video = _scored(g, [], fps[key], extents)
         thr = threshold(video.values()) if callable(threshold) else threshold
-        micro = video.spots(thr, extents or EXTENTS)
+        micro = video.spots(thr, extents or EXTENTS, split=budget is not None)
         if budget is not None:
             micro = within_budget(micro, n_frames[key], budget)
         kinds = [("micro", sp) for sp in micro]

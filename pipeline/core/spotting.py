@@ -118,12 +118,13 @@ def merge_detections(
 
 #: The micro threshold under a review budget when none is given: spots are drawn down to
 #: this score and the budget keeps the best of them. The threshold learnt for the best F1
-#: is too strict for a budget, and so is 0.1 for today's models: on faces a model never
-#: saw (the sparse dev set, three seeds), a tenth of the footage holds 0.92-0.94 of the
-#: micro-movements from 0.05, against 0.90 from 0.1. Much lower does not pay: the
-#: profile's runs widen and merge, and below 0.01 a run can fill the budget on its own
-#: (BENCHMARKS.md, "A lower review floor").
-REVIEW_FLOOR = 0.05
+#: is too strict for a budget: on faces a model never saw, movements under a pixel often
+#: score below 0.05. Under a budget, profile runs longer than a micro-movement are split
+#: (pipeline.core.extents.split_spot), so a low floor no longer lets runs widen and merge
+#: into spots that fill the budget: on the sparse dev set (two seeds) a tenth of the
+#: footage holds 0.99 of the micro-movements from 0.01, against 0.97 from 0.05, and no
+#: floor down to 0.005 does better (BENCHMARKS.md, "Long runs split under a budget").
+REVIEW_FLOOR = 0.01
 
 
 def review_threshold(threshold: float | None, budget: float | None) -> float | None:

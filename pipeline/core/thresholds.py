@@ -35,11 +35,13 @@ class ScoredVideo:
     profile: np.ndarray | None = None
     fps: float = 0.0
 
-    def spots(self, threshold: float, rule: ExtentRule = EXTENTS) -> list[Spot]:
-        """Micro spots at ``threshold``: runs of the profile when there is one, else the
-        windows greedy NMS keeps."""
+    def spots(
+        self, threshold: float, rule: ExtentRule = EXTENTS, *, split: bool = False
+    ) -> list[Spot]:
+        """Micro spots at ``threshold``: runs of the profile when there is one (``split``:
+        long ones split, for a review budget), else the windows greedy NMS keeps."""
         if self.profile is not None:
-            return profile_spots(self.profile, threshold, rule, self.fps)
+            return profile_spots(self.profile, threshold, rule, self.fps, split=split)
         return spot_intervals(self.starts, self.ends, self.scores, threshold)
 
     def values(self) -> np.ndarray:

@@ -13,6 +13,8 @@ together (IoU 0.35, a miss under MEGC's rule); the run of the per-frame profile 
 ends with the movement.
 """
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -118,3 +120,24 @@ def test_a_budget_keeps_the_best_micro_spots_that_fit():
     assert micro(spot_table(preds, videos, 0.5, budget=0.43)) == both
     assert micro(spot_table(preds, videos, 0.5, budget=0.42)) == [Interval(41, 60)]
     assert micro(spot_table(preds, videos, 0.5, budget=0.19)) == []
+
+
+def test_under_a_budget_a_run_longer_than_a_micro_movement_is_split():
+    preds = predictions().to_pylist()
+    for r in preds:  # something slow before the movement: the profile 0.7 on frames 0..39
+        if r["start_frame"] < 40:
+            r["step_scores"] = [0.7] * 5
+    preds = conform(preds, WINDOW_PREDICTIONS)
+    videos = VIDEOS.append_column("n_frames", pa.array([100], pa.int64()))
+    (whole,) = micro(spot_table(preds, videos, 0.5))  # one run, 1.2 s: too long to review
+    assert whole.start == 0 and whole.end >= 56 and whole.length > 30
+    # Under a budget, pieces of at most 0.6 s (30 frames at 50 fps); all of them fit in
+    # the whole video, and together they keep the run's frames but for slivers.
+    pieces = micro(spot_table(preds, videos, 0.5, budget=1.0))
+    assert len(pieces) >= 2 and all(p.length <= 30 for p in pieces)
+    assert all(b.start > a.end for a, b in itertools.pairwise(pieces))
+    assert sum(p.length for p in pieces) >= whole.length - 2 * 4  # slivers < min_len (8)
+    # The best stretch comes first: a budget of 0.3 keeps the movement, whole. Unsplit,
+    # the run (over 30 frames) would not fit, and the budget would keep nothing.
+    (best,) = micro(spot_table(preds, videos, 0.5, budget=0.3))
+    assert best.coverage_of(TRUTH) == 1 and best.length <= 30

@@ -1,5 +1,7 @@
 """Micro spots from timestep scores: bounds, labels, the per-frame profile, its runs."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from pipeline.core.extents import (
     ExtentRule,
     frame_profile,
     profile_spots,
+    split_spot,
     step_bounds,
     step_labels,
 )
@@ -84,3 +87,43 @@ def test_rule_validation_and_frames():
             ExtentRule(**bad)
     with pytest.raises(ValueError, match="fps"):
         ExtentRule().frames(0)
+
+
+def test_under_a_budget_a_long_run_is_split_best_stretch_first():
+    # One run from frame 10 to 79 (70 frames, padded by 2: 8..81) holding two bumps: a
+    # strong one at 20..29 and a weak one at 60..69. Spots are at most 30 frames (0.3 s).
+    rule = ExtentRule(min_s=0.05, pad_s=0.02, max_s=0.3)
+    m = _profile(100, {(10, 79): 0.3, (20, 29): 0.9, (60, 69): 0.6})
+    assert profile_spots(m, 0.2, rule, fps=100) == [Spot(8, 81, 0.9)]  # no budget: whole
+    got = profile_spots(m, 0.2, rule, fps=100, split=True)
+    # The 30-frame stretches holding the whole strong bump and 20 frames of 0.3 are the
+    # best (starts 10..20, all equal): the middle one, 15..44, comes first. Left: 8..14
+    # (7 frames, >= min_len 5, peak 0.3 >= the threshold: a spot) and 45..81, split again:
+    # the stretches holding the weak bump and 20 frames of 0.3 start at 45..50; the middle
+    # one is 48..77. Its leftovers, 45..47 and 78..81, are shorter than min_len: dropped.
+    assert got == [Spot(8, 14, 0.3), Spot(15, 44, 0.9), Spot(48, 77, 0.6)]
+    assert all(b.start > a.end for a, b in itertools.pairwise(got))  # pairwise apart
+    assert all(s.end - s.start + 1 <= 30 for s in got)
+
+
+def test_split_drops_leftovers_too_short_or_below_the_threshold():
+    m = _profile(100, {(10, 45): 0.8})
+    m[40:46] = 0.1  # the run's last 6 frames fall below the threshold
+    # A spot 8..47 (40 frames) cut to 30: the best stretch is 10..39, all 0.8 (the others
+    # hold fewer 0.8 frames); left: 8..9 (2 frames, < min_len 5) and 40..47 (peak 0.1 <
+    # threshold 0.5): both dropped.
+    got = split_spot(Spot(8, 47, 0.8), m, longest=30, min_len=5, threshold=0.5)
+    assert got == [Spot(10, 39, 0.8)]
+    assert split_spot(Spot(8, 37, 0.8), m, longest=30, min_len=5, threshold=0.5) == [
+        Spot(8, 37, 0.8)
+    ]  # short enough: whole
+
+
+def test_max_s_validation_and_frames():
+    assert ExtentRule().max_frames(100) == 60 and ExtentRule(max_s=None).max_frames(100) is None
+    assert ExtentRule(min_s=0.16, max_s=0.16).max_frames(25) == 4
+    for bad in (0.0, 0.1):  # shorter than min_s (0.16), or nothing
+        with pytest.raises(ValueError, match="max_s"):
+            ExtentRule(max_s=bad)
+    m = _profile(100, {(10, 89): 0.9})  # without max_s, never split
+    assert profile_spots(m, 0.5, ExtentRule(max_s=None), fps=100, split=True) == [Spot(2, 97, 0.9)]
