@@ -11,6 +11,7 @@ import os
 from cluster.run.demo_config import DemoConfig
 from cluster.run.extract import CHUNK_WINDOWS, DATASETS
 from pipeline.core.configs import parse_size
+from pipeline.core.spotting import REVIEW_FLOOR
 from pipeline.learn.lstm import ModelConfig
 from pipeline.vision.config import FLOW_METHODS
 
@@ -240,7 +241,8 @@ def _add_spot_options(p: argparse.ArgumentParser) -> None:
         metavar="FRACTION",
         help="review budget: keep only the best micro spots that fit in this fraction of "
         "each video, e.g. 0.1, drawn down to --threshold (default under a budget: the "
-        "review floor, 0.1; without a budget: every spot at the threshold)",
+        f"review floor, {REVIEW_FLOOR:g}; without a budget: every spot at the threshold); "
+        "under a budget, micro spots longer than a micro-movement are split",
     )
 
 
