@@ -16,7 +16,8 @@ import pyarrow as pa
 
 # 2: videos.variable_rate; features on a time grid. 3: cell flow; macro scores and kinds.
 # 4: window_predictions.step_scores (the extent head's timestep scores).
-SCHEMA_VERSION = "4"
+# 5: verdicts.onset_frame/offset_frame (the movement's extent, marked on a yes).
+SCHEMA_VERSION = "5"
 
 
 class SchemaMismatch(ValueError):
@@ -161,6 +162,10 @@ VERDICTS = _schema(
         pa.field("note", pa.string()),
         pa.field("annotator", pa.string(), nullable=False),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # where the movement is, marked on a yes (frames, inclusive); null: the interval
+        # itself (every verdict before schema 5, and a yes left unmarked)
+        pa.field("onset_frame", pa.int64()),
+        pa.field("offset_frame", pa.int64()),
     ],
     "Annotators' verdicts on spotted intervals (append-only; who said what, when).",
 )

@@ -272,6 +272,10 @@ def cmd_feedback(args) -> int:
         seeds=args.seeds,
         epochs=args.epochs,
         threshold=args.threshold,
+        strategy=args.strategy,
+        miss_rate=args.miss_rate,
+        unsure_rate=args.unsure_rate,
+        mark_extent=not args.no_extent,
     )
     result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))

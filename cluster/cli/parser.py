@@ -11,6 +11,7 @@ import os
 from cluster.run.demo_config import DemoConfig
 from cluster.run.extract import CHUNK_WINDOWS, DATASETS
 from pipeline.core.configs import parse_size
+from pipeline.core.review_queue import STRATEGIES
 from pipeline.core.spotting import REVIEW_FLOOR
 from pipeline.learn.lstm import ModelConfig
 from pipeline.vision.config import FLOW_METHODS
@@ -327,6 +328,16 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument("--seeds", type=int, default=3, help="model seeds 0..S-1")
     fb.add_argument("--epochs", type=int, default=50)
     fb.add_argument("--threshold", type=float, default=0.5, help="spotting threshold")
+    fb.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="mixed",
+        help="what the annotator reviews next: mixed (half the surest spots, a quarter "
+        "near the threshold, a quarter of peaks below it) or top (highest score first)",
+    )
+    fb.add_argument("--miss-rate", type=float, default=0.1, help="share of movements missed")
+    fb.add_argument("--unsure-rate", type=float, default=0.05, help="share of unsure answers")
+    fb.add_argument("--no-extent", action="store_true", help="a yes marks no extent")
     fb.add_argument("--no-progress", action="store_true")
 
 

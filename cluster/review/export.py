@@ -10,11 +10,14 @@ annotator, then the majority). Column ``label``:
 - ``undecided``: reviewed, but a tie or only ``unsure``;
 - ``unreviewed``: spotted, no verdict yet.
 
-``action_units`` merges the codes of the annotators whose latest verdict is the label;
+``onset_frame``/``offset_frame``: a ``yes``'s extent as marked (the newest marking yes),
+empty when unmarked. ``action_units`` merges the codes of the annotators whose latest
+verdict is the label;
 ``notes`` is the latest verdicts' notes as ``annotator: note``; ``last_verdict_at`` is ISO
 8601 UTC. Frames are 0-based and inclusive (``schemas.tables``); seconds are frame / fps.
 
-The SAMM workbook (:func:`export_samm`) holds the ``yes`` intervals in the layout
+The SAMM workbook (:func:`export_samm`) holds the ``yes`` intervals (their marked extents
+where there are some) in the layout
 ``pipeline.datasets.read_samm`` reads: frames become the numbers in the file names (index +
 ``first_frame_number`` from the store's ``videos`` table).
 """
@@ -50,6 +53,8 @@ COLUMNS = (
     "score",
     "kind",
     "label",
+    "onset_frame",
+    "offset_frame",
     "n_yes",
     "n_no",
     "n_unsure",
@@ -106,6 +111,8 @@ def interval_row(
         "score": None if score is None else round(float(score), 6),  # float32 noise off
         "kind": kind,
         "label": LABEL_UNREVIEWED,
+        "onset_frame": None,
+        "offset_frame": None,
         "n_yes": 0,
         "n_no": 0,
         "n_unsure": 0,
@@ -118,8 +125,11 @@ def interval_row(
         return row
     latest = [resolution.latest[a] for a in sorted(resolution.latest)]
     counts = resolution.counts
+    extent = resolution.extent if resolution.label == "yes" else None
     row.update(
         label=resolution.label or LABEL_UNDECIDED,
+        onset_frame=None if extent is None else extent.start,
+        offset_frame=None if extent is None else extent.end,
         n_yes=counts["yes"],
         n_no=counts["no"],
         n_unsure=counts["unsure"],
@@ -182,6 +192,7 @@ def reviewed_intervals(store: Store, model_id: str | None = None) -> pd.DataFram
             )
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df = df.astype({"onset_frame": "Int64", "offset_frame": "Int64"})  # frames, or empty
     order = ["dataset", "subject", "video", "start_frame", "end_frame", "model_id"]
     df = df.sort_values(order, kind="stable")
     return df.reset_index(drop=True)
@@ -191,6 +202,7 @@ def verdict_rows(store: Store) -> pd.DataFrame:
     """Every verdict of the log, oldest first, columns in ``schemas.VERDICTS`` order."""
     rows = [v.to_row() for v in VerdictLog(store).verdicts()]
     df = pd.DataFrame(rows, columns=VERDICTS.names)
+    df = df.astype({"onset_frame": "Int64", "offset_frame": "Int64"})  # frames, or empty
     df["created_at"] = [iso_utc(t) for t in df["created_at"]]
     return df
 
@@ -237,7 +249,9 @@ def samm_rows(reviewed: pd.DataFrame, videos: Mapping[VideoKey, dict]) -> list[l
             )
         base = int(videos[key]["first_frame_number"])
         count[key] = count.get(key, 0) + 1
-        onset, offset = int(r.start_frame) + base, int(r.end_frame) + base
+        marked = not pd.isna(r.onset_frame)  # the movement's extent, where the yes marks it
+        first, last = (r.onset_frame, r.offset_frame) if marked else (r.start_frame, r.end_frame)
+        onset, offset = int(first) + base, int(last) + base
         score = "-" if pd.isna(r.score) else f"{r.score:.3f}"
         note = f"mespot review: yes by {r.annotators}; model {r.model_id}; score {score}"
         rows.append(

@@ -246,6 +246,11 @@ class ReviewSession:
         assert isinstance(payload, dict)  # parse_verdict checked it is a mapping
         v = self.video(payload.get("video"))
         start, end, score = self.find_interval(v.id, payload.get("start"), payload.get("end"))
+        if fields.offset is not None and fields.offset >= v.record.n_frames:
+            raise BadVerdict(
+                f"extent {fields.onset}..{fields.offset} runs past the video's last frame "
+                f"({v.record.n_frames - 1})"
+            )
         verdict = Verdict(
             model_id=self.model_id,
             dataset=v.record.dataset,
@@ -259,6 +264,8 @@ class ReviewSession:
             action_units=fields.action_units,
             note=fields.note,
             created_at=datetime.now(UTC),
+            onset_frame=fields.onset,
+            offset_frame=fields.offset,
         )
         self.log.append(verdict)
         return _verdict_json(verdict)
@@ -362,4 +369,6 @@ def _verdict_json(v: Verdict) -> dict:
         "created_at": v.created_at.astimezone(UTC).isoformat(timespec="seconds"),
         "start": v.start_frame,
         "end": v.end_frame,
+        "onset": v.onset_frame,
+        "offset": v.offset_frame,
     }

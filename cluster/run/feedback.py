@@ -5,9 +5,13 @@
 
 1. round 0 trains one SpotterModel on the labelled subjects' ground truth;
 2. each round scores the feedback subjects' windows, spots intervals (cluster.run.spot,
-   greedy NMS at the threshold), and the simulated annotator reviews the K highest-scoring
-   intervals not reviewed yet, answering from the hidden ground truth; each answer is a
-   real pipeline.core.verdicts.Verdict appended to the simulation's own VerdictLog;
+   greedy NMS at the threshold), and the simulated annotator reviews K intervals a review
+   queue offers (pipeline.core.review_queue: by ``FeedbackConfig.strategy``, from the
+   spotted intervals and the score timeline's peaks below the threshold, none overlapping
+   one reviewed before), answering from the hidden ground truth as a person would
+   (pipeline.learn.simulation.answer: extents marked, some movements missed, some
+   intervals unsure); each answer is a real pipeline.core.verdicts.Verdict appended to the
+   simulation's own VerdictLog;
 3. the model is retrained on the labelled ground truth plus the verdict labels of the
    feedback subjects (pipeline.learn.simulation.labels_from_verdicts, as ``mespot train
    --verdicts``), and evaluated on the test subjects (both TP rules, window AUC).
@@ -47,14 +51,14 @@ from pipeline.core.curves import roc
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import NEGATIVE_MIN_OVERLAP
 from pipeline.core.metrics import RULES, evaluate
+from pipeline.core.review_queue import Candidate, choose, low_peaks
 from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts, resolve
 from pipeline.learn.lstm import SpotterModel, limit_threads
 from pipeline.learn.simulation import (
     ANNOTATOR,
     FeedbackConfig,
     Split,
-    annotate,
-    choose_for_review,
+    answer,
     confirmed,
     curve_markdown,
     plot_curve,
@@ -185,34 +189,62 @@ def _confirmed(c: _Corpus, verdicts: list[Verdict]) -> float | None:
     return hit / total if total else None
 
 
-def _review(c: _Corpus, model, cfg, vlog: VerdictLog, reviewed: set, round_: int) -> int:
+def _candidates(c: _Corpus, model: SpotterModel, cfg: FeedbackConfig) -> list[Candidate]:
+    """The feedback subjects' micro spots at the threshold, and (for a queue that wants
+    them) the peaks of each video's window scores below it."""
+    mask = c.masks["feedback"]
+    scores, spots = _spots(c, model, mask, cfg.threshold)
+    out = [
+        Candidate(IntervalKey(r["dataset"], r["subject"], r["video"], r["start_frame"],
+                              r["end_frame"]), r["score"], True)
+        for r in spots.to_pylist() if r["kind"] == "micro"
+    ]  # fmt: skip
+    if cfg.strategy == "top":
+        return out
+    rows = c.data.table.filter(pa.array(mask))
+    keys = list(zip(*(rows.column(k).to_pylist() for k in ("dataset", "subject", "video")),
+                    strict=True))  # fmt: skip
+    starts, ends = (rows.column(k).to_numpy() for k in ("start_frame", "end_frame"))
+    by_video: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        by_video.setdefault(key, []).append(i)
+    for key, idx in sorted(by_video.items()):
+        for a, b, p in low_peaks(starts[idx], ends[idx], scores[idx], cfg.threshold):
+            out.append(Candidate(IntervalKey(*key, a, b), p, False))
+    return out
+
+
+def _review(c: _Corpus, model, cfg, vlog: VerdictLog, reviewed: list, round_: int, rng) -> int:
     """One round of simulated review; returns how many intervals were reviewed."""
-    _, spots = _spots(c, model, c.masks["feedback"], cfg.threshold)
-    candidates = [
-        (
-            IntervalKey(r["dataset"], r["subject"], r["video"], r["start_frame"], r["end_frame"]),
-            r["score"],
+    picks = choose(_candidates(c, model, cfg), reviewed, cfg.per_round, cfg.threshold,
+                   cfg.strategy)  # fmt: skip
+    for p in picks:
+        said = answer(
+            p.key.interval,
+            c.truth.get(p.key.video_key, []),
+            rng,
+            miss_rate=cfg.miss_rate,
+            unsure_rate=cfg.unsure_rate,
+            mark_extent=cfg.mark_extent,
         )
-        for r in spots.to_pylist()
-    ]
-    chosen = choose_for_review(candidates, reviewed, cfg.per_round)
-    for key, score in chosen:
         vlog.append(
             Verdict(
                 model_id=model.model_id,
-                dataset=key.dataset,
-                subject=key.subject,
-                video=key.video,
-                start_frame=key.start,
-                end_frame=key.end,
-                verdict=annotate(key.interval, c.truth.get(key.video_key, [])),
+                dataset=p.key.dataset,
+                subject=p.key.subject,
+                video=p.key.video,
+                start_frame=p.key.start,
+                end_frame=p.key.end,
+                verdict=said.verdict,
                 annotator=ANNOTATOR,
-                score=float(score),
-                note=f"simulated from ground truth, round {round_}",
+                score=float(p.score),
+                note=f"simulated from ground truth, round {round_}, {p.pool}",
+                onset_frame=None if said.extent is None else said.extent.start,
+                offset_frame=None if said.extent is None else said.extent.end,
             )
         )
-        reviewed.add(key)
-    return len(chosen)
+        reviewed.append(p.key)
+    return len(picks)
 
 
 def _row(
@@ -242,14 +274,16 @@ def _simulate_seed(c: _Corpus, cfg: FeedbackConfig, seed: int, vlog: VerdictLog,
     row, model = _row(c, cfg, seed, 0, [], time.perf_counter())
     rows = [row]
     bar.update()
-    reviewed: set[IntervalKey] = set()
+    reviewed: list[IntervalKey] = []
+    rng = np.random.default_rng([seed, 14])  # the annotator's slips, the same on a rerun
     for r in range(1, cfg.rounds + 1):
         t0 = time.perf_counter()
-        if not _review(c, model, cfg, vlog, reviewed, r):
+        if not _review(c, model, cfg, vlog, reviewed, r, rng):
             bar.update(cfg.rounds + 1 - r)
             return rows, (
-                f"round {r}: no interval left to review (no unreviewed interval scores >= "
-                f"{cfg.threshold} on the feedback subjects); stopped after {r - 1} rounds"
+                f"round {r}: no interval left to review (none the {cfg.strategy!r} queue "
+                "offers on the feedback subjects overlaps nothing reviewed); stopped after "
+                f"{r - 1} rounds"
             )
         row, model = _row(c, cfg, seed, r, vlog.verdicts(), t0)
         rows.append(row)
@@ -321,9 +355,12 @@ def _write(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) -> dic
         f"test {', '.join(s.test)} (evaluation only).",
         "",
         f"{cfg.seeds} seeds x {cfg.rounds} rounds of {cfg.per_round} reviewed intervals "
-        f"(highest score first, not reviewed before; spotted at threshold {cfg.threshold}); "
-        f"{cfg.epochs} epochs per fit. The annotator says yes when an interval covers >= 80% "
-        f"of a {'/'.join(kinds)} ground-truth movement. Figures on the test subjects, "
+        f"(review queue {cfg.strategy!r}, none overlapping one reviewed before; spotted at "
+        f"threshold {cfg.threshold}); {cfg.epochs} epochs per fit. The annotator says yes "
+        f"when an interval covers >= 80% of a {'/'.join(kinds)} ground-truth movement"
+        f"{', marking its extent' if cfg.mark_extent else ''}, misses {cfg.miss_rate:.0%} "
+        f"of those and is unsure of {cfg.unsure_rate:.0%} of the intervals. Figures on the "
+        "test subjects, "
         "mean ± sample std over seeds; 'GT confirmed' is the fraction of the feedback "
         "subjects' ground truth covered by a yes interval; 'all labelled' trains with the "
         "feedback subjects' full ground truth.",

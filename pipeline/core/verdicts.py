@@ -2,8 +2,10 @@
 
 A verdict says whether a spotted interval holds a micro-movement: ``yes``, ``no`` or
 ``unsure``, optionally with FACS action units and a note, signed by an annotator and
-timed. Verdicts are an append-only log (``schemas.VERDICTS``): changing one's mind adds a
-newer verdict. How the log becomes labels:
+timed. A ``yes`` may mark the movement's *extent* (``onset_frame..offset_frame``), which
+can reach past the interval; unmarked, the interval stands for it. Verdicts are an
+append-only log (``schemas.VERDICTS``): changing one's mind adds a newer verdict. How
+the log becomes labels:
 
 - **resolution** (:func:`resolve`): per interval, each annotator's *latest* verdict counts;
   the interval is ``yes`` when more annotators say yes than no, ``no`` when more say no
@@ -12,7 +14,9 @@ newer verdict. How the log becomes labels:
 - **window labels** (:func:`labels_from_verdicts`): each video's ``yes`` and ``no``
   intervals label its windows by the coverage rule of ``pipeline.core.labels``
   (``verdict_labels``: ``yes`` -> positive, wholly inside a ``no`` -> hard negative,
-  everything else unlabelled). ``mespot train --verdicts`` and the feedback simulation
+  everything else unlabelled). A ``yes`` labels by its extent (:attr:`Resolution.extent`)
+  where one was marked, as ground truth labels by its movements, so one yes labels every
+  window that covers the movement. ``mespot train --verdicts`` and the feedback simulation
   both label windows with it.
 """
 
@@ -81,6 +85,8 @@ class Verdict:
     note: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     verdict_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    onset_frame: int | None = None
+    offset_frame: int | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICT_VALUES:
@@ -89,6 +95,14 @@ class Verdict:
             raise BadVerdict(f"interval {self.start_frame}..{self.end_frame} is not a frame range")
         if self.created_at.tzinfo is None:
             raise BadVerdict("created_at must carry a time zone")
+        _check_extent(self.verdict, self.onset_frame, self.offset_frame)
+
+    @property
+    def extent(self) -> Interval | None:
+        """The movement's frames as marked on a yes; None when unmarked."""
+        if self.onset_frame is None or self.offset_frame is None:
+            return None
+        return Interval(self.onset_frame, self.offset_frame)
 
     @property
     def key(self) -> IntervalKey:
@@ -103,6 +117,21 @@ class Verdict:
         return configs.from_dict(cls, row, source=source, extra="ignore")
 
 
+def _check_extent(verdict: str, onset: object, offset: object) -> None:
+    """An extent is both frames or neither, a frame range, and only on a yes."""
+    if onset is None and offset is None:
+        return
+    if onset is None or offset is None:
+        raise BadVerdict("an extent needs both onset and offset (or neither)")
+    for name, value in (("onset", onset), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise BadVerdict(f"{name} must be a frame number, got {value!r}")
+    if onset < 0 or offset < onset:
+        raise BadVerdict(f"extent {onset}..{offset} is not a frame range")
+    if verdict != "yes":
+        raise BadVerdict(f"an extent marks a movement: only a yes has one, not {verdict!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class VerdictInput:
     """What an annotator sends: checked, normalised fields (see :func:`parse_verdict`)."""
@@ -111,6 +140,8 @@ class VerdictInput:
     annotator: str
     action_units: str | None
     note: str | None
+    onset: int | None = None
+    offset: int | None = None
 
 
 def _text(payload: Mapping, name: str) -> str | None:
@@ -138,12 +169,13 @@ def parse_verdict(payload: object, *, fields: Iterable[str] = ()) -> VerdictInpu
     """Check an annotator's verdict payload (a JSON object); raise BadVerdict on any fault.
 
     Accepted keys: ``verdict`` (yes / no / unsure), ``annotator``, ``action_units``,
-    ``note``, plus ``fields`` (the caller's own, e.g. which interval). Unknown keys are
-    refused so a misspelt field is not silently dropped.
+    ``note``, ``onset`` and ``offset`` (a yes's extent, frames; both or neither), plus
+    ``fields`` (the caller's own, e.g. which interval). Unknown keys are refused so a
+    misspelt field is not silently dropped.
     """
     if not isinstance(payload, Mapping):
         raise BadVerdict(f"a verdict must be a JSON object, got {type(payload).__name__}")
-    known = {"verdict", "annotator", "action_units", "note", *fields}
+    known = {"verdict", "annotator", "action_units", "note", "onset", "offset", *fields}
     unknown = sorted(set(payload) - known)
     if unknown:
         raise BadVerdict(f"unknown fields {unknown}; expected some of {sorted(known)}")
@@ -164,8 +196,15 @@ def parse_verdict(payload: object, *, fields: Iterable[str] = ()) -> VerdictInpu
             raise BadVerdict(f"note is {len(note)} characters long; at most {MAX_NOTE}")
         if _CONTROL.search(note):
             raise BadVerdict("note holds control characters")
+    onset, offset = payload.get("onset"), payload.get("offset")
+    _check_extent(verdict, onset, offset)
     return VerdictInput(
-        verdict, annotator, normalise_action_units(_text(payload, "action_units")), note
+        verdict,
+        annotator,
+        normalise_action_units(_text(payload, "action_units")),
+        note,
+        None if onset is None else int(onset),
+        None if offset is None else int(offset),
     )
 
 
@@ -182,6 +221,15 @@ class Resolution:
         for v in self.latest.values():
             out[v.verdict] += 1
         return out
+
+    @property
+    def extent(self) -> Interval | None:
+        """Where the movement is: the extent of the newest latest-yes that marks one (None:
+        no yes marks one, and the interval stands for the movement)."""
+        marked = [v for v in self.latest.values() if v.verdict == "yes" and v.extent]
+        if not marked:
+            return None
+        return max(marked, key=lambda v: (v.created_at, v.verdict_id)).extent
 
 
 def resolve(verdicts: Iterable[Verdict]) -> dict[IntervalKey, Resolution]:
@@ -233,7 +281,10 @@ def labels_from_verdicts(
     for key, res in resolve(verdicts).items():
         if res.label is not None:
             yes, no = by_video.setdefault(key.video_key, ([], []))
-            (yes if res.label == "yes" else no).append(key.interval)
+            if res.label == "yes":
+                yes.append(res.extent or key.interval)
+            else:
+                no.append(key.interval)
     for (dataset, subject, video), (yes, no) in sorted(by_video.items()):
         mask = (d == dataset) & (s == subject) & (v == video)
         if mask.any():

@@ -5,10 +5,14 @@
 - The simulation (``mespot feedback``, cluster.run.feedback) splits a store's subjects into
   *labelled* (ground truth used), *feedback* (ground truth hidden; a simulated annotator
   reviews the model's spotted intervals) and *test* (ground truth used only to evaluate).
-  The annotator reviews the highest-scoring intervals it has not seen yet
-  (:func:`choose_for_review`) and answers from the hidden ground truth (:func:`annotate`):
-  ``yes`` when the interval is a true positive under the paper's coverage rule
-  (``metrics.RULES["coverage"]``: it covers >= 80% of a ground-truth movement), else ``no``.
+  The annotator reviews what a review queue offers (``pipeline.core.review_queue``, by
+  ``FeedbackConfig.strategy``; ``top`` is the plain score order)
+  and answers from the hidden ground truth (:func:`annotate`): ``yes`` when the interval
+  is a true positive under the paper's coverage rule (``metrics.RULES["coverage"]``: it
+  covers >= 80% of a ground-truth movement), else ``no``. As a person would
+  (:func:`answer`), it marks a yes's extent (the movement's onset and offset), misses a
+  share of the movements (``miss_rate``: no where yes is right) and is unsure of a share of
+  the intervals (``unsure_rate``).
 - :func:`summarise`, :func:`curve_markdown` and :func:`plot_curve` turn the per-seed rows
   into mean ± std per round, a table and a figure.
 """
@@ -26,7 +30,7 @@ import numpy as np
 from pipeline.core import configs
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import RULES
-from pipeline.core.verdicts import IntervalKey
+from pipeline.core.review_queue import STRATEGIES
 from pipeline.learn.lstm import CLASS_WEIGHTS, ModelConfig
 
 #: Who signs the simulated verdicts.
@@ -47,21 +51,39 @@ def annotate(interval: Interval, truth: Iterable[Interval]) -> str:
     return "yes" if any(rule.accepts(interval, gt) for gt in truth) else "no"
 
 
-def choose_for_review(
-    candidates: Iterable[tuple[IntervalKey, float]], reviewed: Iterable[IntervalKey], k: int
-) -> list[tuple[IntervalKey, float]]:
-    """The ``k`` highest-scoring (interval, score) candidates not reviewed yet.
+@dataclass(frozen=True)
+class Answer:
+    """The simulated annotator's verdict and, on a yes, the movement's extent (or None)."""
 
-    Ties are broken by the interval key (dataset, subject, video, start, end), so the
-    choice does not depend on the candidates' order. An interval counts as reviewed when
-    one with the same frames was (a verdict is keyed by its frames, whichever model spotted
-    it); one that merely overlaps a reviewed interval is new.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    seen = set(reviewed)
-    fresh = {key: score for key, score in candidates if key not in seen}
-    return sorted(fresh.items(), key=lambda ks: (-ks[1], ks[0]))[:k]
+    verdict: str
+    extent: Interval | None = None
+
+
+def answer(
+    interval: Interval,
+    truth: Iterable[Interval],
+    rng: np.random.Generator,
+    *,
+    miss_rate: float = 0.0,
+    unsure_rate: float = 0.0,
+    mark_extent: bool = True,
+) -> Answer:
+    """An imperfect annotator's answer: ``unsure`` with probability ``unsure_rate``; else
+    :func:`annotate`'s, turned from yes to no with probability ``miss_rate`` (a missed
+    movement); a yes marks, with ``mark_extent``, the movement it covers (the one it covers
+    most; ties: the earliest). Two draws of ``rng`` per answer, whatever the answer."""
+    unsure, miss = rng.random(2)
+    if unsure < unsure_rate:
+        return Answer("unsure")
+    gts = list(truth)
+    if annotate(interval, gts) == "no" or miss < miss_rate:
+        return Answer("no")
+    if not mark_extent:
+        return Answer("yes")
+    rule = RULES[ANSWER_RULE]
+    covered = [gt for gt in gts if rule.accepts(interval, gt)]
+    best = max(covered, key=lambda gt: (interval.coverage_of(gt), -gt.start))
+    return Answer("yes", best)
 
 
 def confirmed(
@@ -99,6 +121,10 @@ class FeedbackConfig:
     threshold: float = 0.5
     class_weight: str = "balanced"
     with_magnitude: bool = True
+    strategy: str = "mixed"  # pipeline.core.review_queue.STRATEGIES
+    miss_rate: float = 0.1  # a movement the annotator misses: no where yes is right
+    unsure_rate: float = 0.05  # an interval the annotator is unsure of
+    mark_extent: bool = True  # a yes marks the movement's onset and offset
 
     def __post_init__(self) -> None:
         for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):
@@ -107,6 +133,11 @@ class FeedbackConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("miss_rate", "unsure_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
 

@@ -5,7 +5,9 @@
 Synthesizes a corpus (pipeline.synth.generate; 8 subjects x 60 s at 100 fps, 640x360, by default),
 extracts its features (cluster.run.extract, a local Ray by default), then runs the feedback
 simulation (cluster.run.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
-of 10 reviewed intervals, 3 seeds, 50 epochs. The corpus and the features are reused on a
+of 10 reviewed intervals, 3 seeds, 50 epochs, the mixed review queue and an annotator who
+marks extents, misses 10% and is unsure of 5% (``--strategy top --miss-rate 0
+--unsure-rate 0 --no-extent``: the study as first run). The corpus and the features are reused on a
 second run. Prints the per-round table (mean ± std over seeds) and where the report and
 the plot are.
 """
@@ -36,6 +38,10 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--strategy", choices=("mixed", "top"), default="mixed")
+    p.add_argument("--miss-rate", type=float, default=0.1)
+    p.add_argument("--unsure-rate", type=float, default=0.05)
+    p.add_argument("--no-extent", action="store_true")
     args = p.parse_args()
 
     from cluster.run.executors import make_executor
@@ -91,6 +97,10 @@ def main() -> None:
         seeds=args.seeds,
         epochs=args.epochs,
         threshold=args.threshold,
+        strategy=args.strategy,
+        miss_rate=args.miss_rate,
+        unsure_rate=args.unsure_rate,
+        mark_extent=not args.no_extent,
     )
     t = time.perf_counter()
     result = run_feedback(store, cfg, progress=False)

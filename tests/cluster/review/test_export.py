@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -280,3 +281,25 @@ def test_cli_without_intervals_says_what_to_run(tmp_path, capsys):
     Store.open(str(tmp_path / "empty")).check_writable()
     assert main(["export", str(tmp_path / "empty"), str(tmp_path / "out.csv")]) == 2
     assert "mespot spot" in capsys.readouterr().err
+
+
+def test_a_marked_extent_is_exported_and_becomes_the_samm_movement(store, tmp_path):
+    # bob marks where the movement on 007_1 0..4 is: frames 1..3 (a yes with an extent)
+    marked = replace(_verdict(12, "m1", "007_1", 0, 4, "yes", "bob", "R12", None),
+                     onset_frame=1, offset_frame=3, verdict_id="v12")  # fmt: skip
+    VerdictLog(store).append(marked)
+    df = reviewed_intervals(store, "m1")
+    row = df[(df["video"] == "007_1") & (df["start_frame"] == 0)].iloc[0]
+    assert (row["label"], row["onset_frame"], row["offset_frame"]) == ("yes", 1, 3)
+    assert df[df["video"] == "006_1"]["onset_frame"].isna().all()  # none marked there
+    export_csv(store, str(tmp_path / "out.csv"))
+    got = _read_csv(tmp_path / "out.csv")
+    assert got[got["video"] == "007_1"][["onset_frame", "offset_frame"]].values.tolist() == [
+        ["1", "3"]
+    ]  # whole frame numbers, not 1.0
+    corpus = tmp_path / "corpus"
+    _corpus_frames(corpus)
+    export_samm(store, str(corpus / SAMM_WORKBOOK))
+    back = {a.video: a for a in read_samm(str(corpus)).annotations}
+    assert (back["007_1"].onset_frame, back["007_1"].offset_frame) == (1, 3)
+    assert (back["006_1"].onset_frame, back["006_1"].offset_frame) == (5, 9)  # unmarked

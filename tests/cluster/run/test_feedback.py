@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,12 @@ from cluster.run.training_data import load_dataset
 from cluster.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
-from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts
+from pipeline.core.verdicts import Verdict, labels_from_verdicts
 from pipeline.learn.simulation import (
+    Answer,
     FeedbackConfig,
     annotate,
-    choose_for_review,
+    answer,
     confirmed,
     mean_std,
     split_subjects,
@@ -199,20 +201,26 @@ def test_annotator_says_no_without_ground_truth():
     assert annotate(Interval(0, 100), []) == "no"
 
 
-def test_review_order_is_by_score_skips_reviewed_and_ties_by_key():
-    def key(video, start):
-        return IntervalKey("d", "s", video, start, start + 20)
-
-    candidates = [(key("v2", 0), 0.9), (key("v1", 40), 0.9), (key("v1", 0), 0.95)]
-    candidates += [(key("v1", 80), 0.2), (key("v3", 0), 0.99)]
-    reviewed = {key("v3", 0)}
-    got = choose_for_review(candidates, reviewed, 3)
-    assert got == [(key("v1", 0), 0.95), (key("v1", 40), 0.9), (key("v2", 0), 0.9)]
-    assert choose_for_review(candidates[::-1], reviewed, 3) == got
-    assert choose_for_review(candidates, reviewed, 10)[-1] == (key("v1", 80), 0.2)
-    assert choose_for_review([], reviewed, 3) == []
-    with pytest.raises(ValueError, match="k must be"):
-        choose_for_review(candidates, reviewed, 0)
+def test_a_simulated_person_marks_extents_misses_some_and_is_unsure_of_some():
+    truth = [Interval(0, 9), Interval(25, 29)]
+    rng = np.random.default_rng(0)
+    # a careful annotator: the coverage rule's answer, and a yes marks the movement
+    assert answer(Interval(2, 20), truth, rng) == Answer("yes", Interval(0, 9))
+    got = answer(Interval(0, 29), truth, rng)  # covers both: the one it covers most, 0..9
+    assert (got.verdict, got.extent) == ("yes", Interval(0, 9))
+    assert answer(Interval(3, 20), truth, rng).verdict == "no"
+    assert answer(Interval(2, 20), truth, rng, mark_extent=False).extent is None
+    # slips, counted over many answers on a true movement
+    said = [
+        answer(Interval(2, 20), truth, rng, miss_rate=0.2, unsure_rate=0.1).verdict
+        for _ in range(4000)
+    ]
+    share = {v: said.count(v) / len(said) for v in ("yes", "no", "unsure")}
+    assert share["unsure"] == pytest.approx(0.1, abs=0.02)
+    assert share["no"] == pytest.approx(0.9 * 0.2, abs=0.02)
+    # a wrong interval is never a yes, whatever the slips
+    assert "yes" not in {answer(Interval(3, 20), truth, rng, unsure_rate=0.5).verdict
+                         for _ in range(200)}  # fmt: skip
 
 
 def test_confirmed_counts_ground_truth_covered_by_a_yes():
@@ -230,7 +238,8 @@ def test_split_config_and_summary_helpers():
     cfg = FeedbackConfig(labelled=1, test=1, rounds=2, per_round=3, seeds=1, epochs=2)
     assert FeedbackConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.model_config(4).seed == 4 and cfg.model_config(4).epochs == 2
-    for bad in ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}):
+    bad_ones = ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}, {"strategy": "random"})
+    for bad in (*bad_ones, {"miss_rate": 1.0}, {"unsure_rate": -0.1}):
         with pytest.raises(ValueError):
             FeedbackConfig(**bad)
     assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
@@ -281,7 +290,8 @@ def test_simulation_end_to_end(sim_store, capsys):
     k, rounds = 3, 2
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", str(rounds)]
     argv += ["--per-round", str(k), "--seeds", "1", "--epochs", "2", "--threshold", "0"]
-    assert main([*argv, "--no-progress"]) == 0
+    perfect = ["--strategy", "top", "--miss-rate", "0", "--unsure-rate", "0"]
+    assert main([*argv, *perfect, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "labelled 006; feedback 007; test 008" in out
 
@@ -316,7 +326,27 @@ def test_simulation_end_to_end(sim_store, capsys):
             for t in truth
         )
         assert v.verdict == ("yes" if covered else "no")
+        # a yes marks the movement it covers: one of the ground truth's own intervals
+        assert (v.extent in truth) if v.verdict == "yes" else v.extent is None
     assert curve["rows"][-1]["yes"] == sum(v.verdict == "yes" for v in verdicts)
+    keys = sorted(v.key for v in verdicts)  # never one overlapping another
+    assert all(a.end < b.start for a, b in itertools.pairwise(keys) if a.video == b.video)
+
+
+@pytest.mark.slow
+def test_simulation_with_the_mixed_queue_reviews_below_the_threshold(sim_store, capsys):
+    store, _ = sim_store
+    argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "1"]
+    argv += ["--per-round", "8", "--seeds", "1", "--epochs", "2", "--no-progress"]
+    assert main(argv) == 0  # the defaults: mixed queue, 10% missed, 5% unsure
+    out = capsys.readouterr().out
+    sim_id = report_folder(out).name
+    log = VerdictLog(Store.open(str(store)), folder=f"simulations/{sim_id}/seed=0/verdicts")
+    verdicts = log.verdicts()
+    pools = [v.note.rsplit(", ", 1)[-1] for v in verdicts]
+    assert 1 <= len(verdicts) <= 8  # as many as fit apart on a 6 s video
+    assert set(pools) <= {"top", "uncertain", "low"} and "low" in pools
+    assert all(v.score < 0.5 for v, pool in zip(verdicts, pools, strict=True) if pool == "low")
 
 
 @pytest.mark.slow
@@ -324,6 +354,7 @@ def test_simulation_stops_when_nothing_is_left_to_review(sim_store, capsys):
     store, _ = sim_store
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "3"]
     argv += ["--seeds", "1", "--epochs", "1", "--threshold", "1", "--no-progress"]
+    argv += ["--strategy", "top"]  # only spotted intervals, and none is
     assert main(argv) == 0  # no window scores 1.0: nothing is ever spotted
     out = capsys.readouterr().out
     assert "seed 0: round 1: no interval left to review" in out
