@@ -235,7 +235,7 @@ def cmd_review(args) -> int:
     store = Store.open(args.store)
     config = ReviewConfig(context_s=args.context, frame_width=args.frame_width)
     manifest = Store.open(args.manifest) if args.manifest else None
-    session = ReviewSession(store, args.model_id, config, manifest=manifest)
+    session = ReviewSession(store, args.model_id, config, manifest=manifest, strategy=args.strategy)
     token = args.token
     if not is_loopback(args.host) and not token:
         token = secrets.token_urlsafe(24)

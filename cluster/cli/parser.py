@@ -314,6 +314,13 @@ def _add_review(sub: Subparsers) -> None:
     r.add_argument("--annotator", default="", help="default annotator name shown on the page")
     r.add_argument("--context", type=float, default=0.5, help="seconds shown around an interval")
     r.add_argument("--frame-width", type=int, default=480, help="frames shrunk to this width")
+    r.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="mixed",
+        help="the review order: mixed (the surest spots, the ones near the threshold and "
+        "peaks below it, each with why) or top (spotted intervals, highest score first)",
+    )
 
 
 def _add_feedback(sub: Subparsers) -> None:

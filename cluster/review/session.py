@@ -6,8 +6,11 @@ asks for, without any HTTP (``cluster.review.server`` is the thin server around 
 - the videos of the store's manifest that have spotted intervals or window scores of the
   model, each named by a short id (``v0``, ``v1``, ...) that is the only thing a request
   can use to reach a video;
-- per video: the window scores (the timeline) and the spotted intervals ordered by score,
-  each with its verdicts (re-read from the log, so another annotator's show up);
+- per video: the window scores (the timeline) and the intervals to review in the order of
+  the review queue (pipeline.core.review_queue.review_order, ``strategy``: ``mixed`` adds
+  the timeline's peaks below the threshold and says why each interval is there; ``top``
+  is the spotted intervals by score), each with its verdicts (re-read from the log, so
+  another annotator's show up) and whether it overlaps an interval judged already;
 - clips: an interval plus some context before and after, as frame numbers; frames are
   decoded through the pipeline's frame sources (numbered folders or video files, any
   fsspec filesystem), shrunk and JPEG-encoded once, then kept in a bounded cache;
@@ -36,6 +39,7 @@ from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import spotted_frames
 from pipeline.core.records import VideoRecord
+from pipeline.core.review_queue import STRATEGIES, page_order
 from pipeline.core.verdicts import BadVerdict, Resolution, Verdict, parse_verdict, resolve
 from pipeline.vision.frames import FrameError, open_frames
 
@@ -63,6 +67,8 @@ class ReviewVideo:
     intervals: list[tuple[int, int, float, str]]  # (start, end, score, kind), by score desc
     windows: tuple[list[int], list[int], list[float]]  # starts, ends, scores
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the review order: (start, end, score, kind, pool, reason); kind "unspotted" for a peak
+    order: list[tuple[int, int, float, str, str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -92,8 +98,12 @@ class ReviewSession:
         *,
         manifest: Store | None = None,
         verdicts: VerdictLog | None = None,
+        strategy: str = "mixed",
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
         self.store = store
+        self.strategy = strategy
         self.config = config or ReviewConfig()
         self.model_id = intervals_model_id(store, model_id)
         self.log = verdicts or VerdictLog(store)
@@ -137,6 +147,13 @@ class ReviewSession:
             self.videos[vid] = ReviewVideo(
                 vid, VideoRecord.from_dict(by_key[key]), ivs, scores.get(key, ([], [], []))
             )
+        micro = [p for ivs in spots.values() for *_, p, kind in ivs if kind == "micro"]
+        # the threshold the intervals were spotted at is not stored: the lowest micro
+        # score spotted stands for it (0.5 when none was spotted)
+        self.threshold = float(min(micro)) if micro else 0.5
+        for v in self.videos.values():
+            windows = v.windows if strategy == "mixed" else None
+            v.order = page_order(v.key, v.intervals, windows, self.threshold, strategy)
         self._frames: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._sources: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()  # the frame cache
@@ -160,10 +177,13 @@ class ReviewSession:
         res = self._resolutions(v)
         fps = v.record.fps
         intervals = []
-        for rank, (start, end, score, kind) in enumerate(v.intervals, 1):
-            r = res.get(Interval(start, end))
+        judged = [iv for iv, r in res.items() if r.latest]
+        for rank, (start, end, score, kind, pool, reason) in enumerate(v.order, 1):
+            here = Interval(start, end)
+            r = res.get(here)
             verdicts = [] if r is None else sorted(r.latest.values(), key=lambda x: x.created_at)
             mine = next((x for x in verdicts if x.annotator == annotator), None)
+            covered = r is None and any(iv.intersection(here) for iv in judged)
             intervals.append(
                 {
                     "rank": rank,
@@ -173,6 +193,9 @@ class ReviewSession:
                     "end_s": end / fps,
                     "score": round(float(score), 4),
                     "kind": kind,
+                    "pool": pool,
+                    "reason": reason,
+                    "covered": covered,  # overlaps an interval judged already: skip it
                     "label": None if r is None else r.label,
                     "mine": None if mine is None else _verdict_json(mine),
                     "verdicts": [_verdict_json(x) for x in verdicts],
@@ -231,11 +254,11 @@ class ReviewSession:
         v = self.video(vid)
         if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool):
             raise BadVerdict(f"start and end must be frame numbers, got {start!r}, {end!r}")
-        for s, e, score, _kind in v.intervals:
+        for s, e, score, *_ in v.order:
             if (s, e) == (start, end):
                 return s, e, score
         raise BadVerdict(
-            f"video {v.record.video} has no interval {start}..{end} spotted by {self.model_id}"
+            f"video {v.record.video} has no interval {start}..{end} to review for {self.model_id}"
         )
 
     # --- verdicts ---------------------------------------------------------------------------
@@ -275,7 +298,7 @@ class ReviewSession:
     def clip(self, vid: str, start: int, end: int) -> dict:
         """The frames to show for an interval: context before and after, evenly thinned."""
         v = self.video(vid)
-        if not any((s, e) == (start, end) for s, e, *_ in v.intervals):
+        if not any((s, e) == (start, end) for s, e, *_ in v.order):
             raise NotFound(f"video {v.record.video} has no interval {start}..{end}")
         fps = v.record.fps
         ctx = round(self.config.context_s * fps)

@@ -51,7 +51,7 @@ from pipeline.core.curves import roc
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import NEGATIVE_MIN_OVERLAP
 from pipeline.core.metrics import RULES, evaluate
-from pipeline.core.review_queue import Candidate, choose, low_peaks
+from pipeline.core.review_queue import Candidate, choose, video_candidates
 from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts, resolve
 from pipeline.learn.lstm import SpotterModel, limit_threads
 from pipeline.learn.simulation import (
@@ -191,16 +191,15 @@ def _confirmed(c: _Corpus, verdicts: list[Verdict]) -> float | None:
 
 def _candidates(c: _Corpus, model: SpotterModel, cfg: FeedbackConfig) -> list[Candidate]:
     """The feedback subjects' micro spots at the threshold, and (for a queue that wants
-    them) the peaks of each video's window scores below it."""
+    them) the peaks of each video's window scores below it that overlap no spot
+    (pipeline.core.review_queue.video_candidates)."""
     mask = c.masks["feedback"]
     scores, spots = _spots(c, model, mask, cfg.threshold)
-    out = [
-        Candidate(IntervalKey(r["dataset"], r["subject"], r["video"], r["start_frame"],
-                              r["end_frame"]), r["score"], True)
-        for r in spots.to_pylist() if r["kind"] == "micro"
-    ]  # fmt: skip
-    if cfg.strategy == "top":
-        return out
+    spotted: dict[tuple, list[tuple[int, int, float]]] = {}
+    for r in spots.to_pylist():
+        if r["kind"] == "micro":
+            key = (r["dataset"], r["subject"], r["video"])
+            spotted.setdefault(key, []).append((r["start_frame"], r["end_frame"], r["score"]))
     rows = c.data.table.filter(pa.array(mask))
     keys = list(zip(*(rows.column(k).to_pylist() for k in ("dataset", "subject", "video")),
                     strict=True))  # fmt: skip
@@ -208,9 +207,10 @@ def _candidates(c: _Corpus, model: SpotterModel, cfg: FeedbackConfig) -> list[Ca
     by_video: dict[tuple, list[int]] = {}
     for i, key in enumerate(keys):
         by_video.setdefault(key, []).append(i)
+    out = []
     for key, idx in sorted(by_video.items()):
-        for a, b, p in low_peaks(starts[idx], ends[idx], scores[idx], cfg.threshold):
-            out.append(Candidate(IntervalKey(*key, a, b), p, False))
+        windows = None if cfg.strategy == "top" else (starts[idx], ends[idx], scores[idx])
+        out += video_candidates(key, spotted.get(key, []), windows, cfg.threshold)
     return out
 
 

@@ -17,6 +17,11 @@ order, highest score first. Never is an interval chosen that overlaps one alread
 (shares a frame of the same video), nor two that overlap each other: a retrained model's
 spots move by a frame or a stride, and the same movement must not come back. Each choice
 carries the pool it came from and a sentence saying why, for the review page.
+
+:func:`video_candidates` makes one video's candidates (low peaks that overlap a spotted
+interval are left out: that stretch is offered already); :func:`review_order` is the whole
+order of one video's candidates for the review page, in batches as :func:`choose` draws
+them, so that the order does not move while annotators work.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ def low_peaks(
 ) -> list[tuple[int, int, float]]:
     """Peaks of one video's score timeline below ``threshold``, as (start, end, score), best
     first (ties: earliest). A peak is a window scoring at least as much as the windows
-    before and after it (in start order); of peaks that overlap, greedy NMS keeps the best.
+    before and after it (in start order) and more than one of them (a flat stretch is no
+    peak); of peaks that overlap, greedy NMS keeps the best.
     """
     s, e = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
     p = np.asarray(scores, np.float64)
@@ -68,8 +74,8 @@ def low_peaks(
         raise ValueError(f"starts, ends and scores differ in length: {len(s)}, {len(e)}, {len(p)}")
     order = np.lexsort((e, s))
     s, e, p = s[order], e[order], p[order]
-    padded = np.concatenate([[-np.inf], p, [-np.inf]])
-    peak = (p >= padded[:-2]) & (p >= padded[2:]) & (p < threshold)
+    prev, after = np.r_[p[:1], p[:-1]], np.r_[p[1:], p[-1:]]  # an end is its own neighbour
+    peak = (p >= prev) & (p >= after) & ((p > prev) | (p > after)) & (p < threshold)
     kept = spot_intervals(s[peak], e[peak], p[peak], threshold=-np.inf)
     return sorted(((x.start, x.end, x.score) for x in kept), key=lambda t: (-t[2], t[0]))
 
@@ -136,3 +142,78 @@ def choose(
     for pool in quota:  # a pool that ran dry leaves its share to the others
         draw(pool, k - len(picks))
     return picks
+
+
+def video_candidates(
+    video: tuple[str, str, str],
+    spotted: Iterable[tuple[int, int, float]],
+    windows: tuple[ArrayLike, ArrayLike, ArrayLike] | None,
+    threshold: float,
+) -> list[Candidate]:
+    """One video's candidates: its ``spotted`` intervals (start, end, score), and, with its
+    ``windows`` (starts, ends, scores), the peaks of their scores below ``threshold`` that
+    overlap no spotted interval."""
+    out = [Candidate(IntervalKey(*video, int(a), int(b)), float(p), True) for a, b, p in spotted]
+    if windows is None or not len(windows[0]):
+        return out
+    taken = [c.key for c in out]
+    for a, b, p in low_peaks(*windows, threshold):
+        key = IntervalKey(*video, a, b)
+        if not _overlaps(key, taken):
+            out.append(Candidate(key, p, False))
+    return out
+
+
+def review_order(
+    candidates: Iterable[Candidate], threshold: float, strategy: str = "mixed", batch: int = 4
+) -> list[Pick]:
+    """Every candidate of one video in the order to review them: batches of ``batch`` drawn
+    by the pools' shares (``mixed``; each candidate once, overlaps allowed: the candidates
+    come from :func:`video_candidates`), or the spotted ones, highest score first (``top``)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    pools = _pools(list(candidates), threshold)
+    if strategy == "top":
+        return [
+            Pick(c.key, c.score, "top", _reason("top", c.score, threshold)) for c in pools["top"]
+        ]
+    quota = {pool: int(np.floor(share * batch + 0.5)) for pool, share in MIX}
+    quota["top"] = batch - quota["uncertain"] - quota["low"]
+    out: list[Pick] = []
+    used: set[IntervalKey] = set()
+    total = len({c.key for c in pools["uncertain"]})
+    while len(used) < total:
+        got = 0
+        for pool, n in [*quota.items(), *((p, batch) for p in quota)]:
+            for c in [c for c in pools[pool] if c.key not in used][: min(n, batch - got)]:
+                out.append(Pick(c.key, c.score, pool, _reason(pool, c.score, threshold)))
+                used.add(c.key)
+                got += 1
+            if got >= batch:
+                break
+    return out
+
+
+def page_order(
+    video: tuple[str, str, str],
+    spotted: Sequence[tuple[int, int, float, str]],
+    windows: tuple[ArrayLike, ArrayLike, ArrayLike] | None,
+    threshold: float,
+    strategy: str = "mixed",
+) -> list[tuple[int, int, float, str, str, str]]:
+    """The review page's order of one video's intervals, as (start, end, score, kind, pool,
+    reason): the micro ones of ``spotted`` (start, end, score, kind) and the ``windows``'
+    peaks below ``threshold`` (kind ``unspotted``) by :func:`review_order`, then the
+    other kinds (macro), by their order in ``spotted``."""
+    micro = [(a, b, p) for a, b, p, kind in spotted if kind == "micro"]
+    cands = video_candidates(video, micro, windows, threshold)
+    was_spotted = {(a, b) for a, b, _ in micro}
+    out = [
+        (p.key.start, p.key.end, p.score,
+         "micro" if (p.key.start, p.key.end) in was_spotted else "unspotted", p.pool, p.reason)
+        for p in review_order(cands, threshold, strategy)
+    ]  # fmt: skip
+    for a, b, p, kind in spotted:
+        if kind != "micro":
+            out.append((a, b, p, kind, "top", f"a {kind} spot (score {p:.2f})"))
+    return out

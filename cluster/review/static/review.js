@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   videos: [], video: null, detail: null, current: -1,
   clip: null, images: [], pos: 0, playing: false, timer: null,
+  extent: null, // {onset, offset}: the movement's frames as marked; null: the interval
 };
 
 function annotator() { return $("annotator").value.trim(); }
@@ -85,12 +86,15 @@ async function openVideo(id, keepInterval) {
   renderIntervals();
   drawTimeline();
   if (changed || keepInterval === undefined) {
-    const next = detail.intervals.findIndex((iv) => !iv.mine);
+    const next = detail.intervals.findIndex(toReview);
     await selectInterval(detail.intervals.length ? Math.max(0, next) : -1);
   } else {
     await selectInterval(keepInterval, true);
   }
 }
+
+// not reviewed by you, and overlapping no interval judged already (the same movement)
+function toReview(iv) { return !iv.mine && !iv.covered; }
 
 function verdictSpan(v) {
   const span = document.createElement("span");
@@ -107,14 +111,20 @@ function renderIntervals() {
     tr.dataset.index = String(i);
     tr.dataset.start = String(iv.start);
     tr.dataset.end = String(iv.end);
+    tr.dataset.pool = iv.pool;
     if (i === state.current) tr.classList.add("current");
+    if (iv.covered) {
+      tr.classList.add("covered");
+      tr.title = "overlaps an interval judged already: the same stretch, skipped";
+    }
     const cells = [String(iv.rank), `${fmt(iv.start_s)}–${fmt(iv.end_s)}`,
-      `${iv.start}–${iv.end}`, `${iv.score.toFixed(3)} ${iv.kind}`];
+      `${iv.start}–${iv.end}`, `${iv.score.toFixed(3)} ${iv.kind}`, iv.reason];
     for (const text of cells) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
     }
+    tr.lastChild.className = "why";
     const mine = document.createElement("td");
     mine.className = "mine";
     if (iv.mine) mine.append(verdictSpan(iv.mine));
@@ -193,6 +203,9 @@ async function selectInterval(index, keepForm, saved) {
   }
   $("interval-title").textContent =
     `Interval ${iv.rank} of ${state.detail.intervals.length} (${iv.kind}): ${fmt(iv.start_s)}–${fmt(iv.end_s)} s, score ${iv.score.toFixed(3)}`;
+  $("reason").textContent = `Why: ${iv.reason}` + (iv.covered ? " (overlaps an interval judged already)" : "");
+  const marked = iv.mine && iv.mine.onset !== null && iv.mine.onset !== undefined;
+  if (!keepForm) state.extent = marked ? { onset: iv.mine.onset, offset: iv.mine.offset } : null;
   if (!keepForm) {
     $("action-units").value = iv.mine && iv.mine.action_units ? iv.mine.action_units : "";
     $("note").value = iv.mine && iv.mine.note ? iv.mine.note : "";
@@ -225,8 +238,82 @@ async function selectInterval(index, keepForm, saved) {
   const span = clip.frames[clip.frames.length - 1] - clip.frames[0] || 1;
   $("clip-interval").style.left = `${(100 * (iv.start - clip.frames[0])) / span}%`;
   $("clip-interval").style.width = `${(100 * (iv.end - iv.start)) / span}%`;
+  drawExtent();
   show(0);
 }
+
+// --- the movement's extent: marked on the clip bar (drag an end) or at the current frame ---
+
+function extent() {
+  const iv = state.detail && state.detail.intervals[state.current];
+  if (!iv) return null;
+  return state.extent || { onset: iv.start, offset: iv.end };
+}
+
+function drawExtent() {
+  const clip = state.clip;
+  const e = extent();
+  const info = $("extent-info");
+  if (!clip || !e) { info.textContent = ""; return; }
+  const first = clip.frames[0];
+  const span = clip.frames[clip.frames.length - 1] - first || 1;
+  $("clip-extent").style.left = `${(100 * (e.onset - first)) / span}%`;
+  $("clip-extent").style.width = `${(100 * (e.offset - e.onset)) / span}%`;
+  info.dataset.onset = String(e.onset);
+  info.dataset.offset = String(e.offset);
+  info.textContent = state.extent
+    ? `movement: frames ${e.onset}–${e.offset} (saved with a yes)`
+    : "movement: the interval (drag an end of the dark bar, or [ and ])";
+}
+
+function setExtent(onset, offset) {
+  const clip = state.clip;
+  if (!clip) return;
+  const lo = clip.frames[0], hi = clip.frames[clip.frames.length - 1];
+  onset = Math.max(lo, Math.min(hi, Math.round(onset)));
+  offset = Math.max(lo, Math.min(hi, Math.round(offset)));
+  state.extent = { onset: Math.min(onset, offset), offset: Math.max(onset, offset) };
+  drawExtent();
+}
+
+function markEdge(edge) {
+  if (!state.clip) return;
+  const e = extent();
+  const frame = state.clip.frames[state.pos];
+  if (edge === "onset") setExtent(frame, Math.max(frame, e.offset));
+  else setExtent(Math.min(frame, e.onset), frame);
+}
+
+function frameAt(event) {
+  const bar = $("clipbar").getBoundingClientRect();
+  const clip = state.clip;
+  const first = clip.frames[0], last = clip.frames[clip.frames.length - 1];
+  const x = Math.max(0, Math.min(1, (event.clientX - bar.left) / Math.max(1, bar.width)));
+  return first + x * (last - first);
+}
+
+$("clipbar").addEventListener("pointerdown", (event) => {
+  if (!state.clip) return;
+  const e = extent();
+  const frame = frameAt(event);
+  const edge = Math.abs(frame - e.onset) <= Math.abs(frame - e.offset) ? "onset" : "offset";
+  state.dragging = edge;
+  $("clipbar").setPointerCapture(event.pointerId);
+  const move = (ev) => {
+    const f = frameAt(ev), now = extent();
+    if (state.dragging === "onset") setExtent(f, now.offset);
+    else setExtent(now.onset, f);
+  };
+  move(event);
+  $("clipbar").onpointermove = move;
+});
+$("clipbar").addEventListener("pointerup", () => {
+  state.dragging = null;
+  $("clipbar").onpointermove = null;
+});
+$("mark-onset").addEventListener("click", () => markEdge("onset"));
+$("mark-offset").addEventListener("click", () => markEdge("offset"));
+$("clear-extent").addEventListener("click", () => { state.extent = null; drawExtent(); });
 
 function showChosen(verdict) {
   for (const b of document.querySelectorAll("button.verdict")) {
@@ -291,6 +378,10 @@ async function mark(verdict) {
     video: state.video, start: iv.start, end: iv.end, verdict, annotator: annotator(),
     action_units: $("action-units").value, note: $("note").value,
   };
+  if (verdict === "yes" && state.extent) {
+    payload.onset = state.extent.onset;
+    payload.offset = state.extent.offset;
+  }
   setStatus("saving…");
   let saved;
   try {
@@ -299,7 +390,8 @@ async function mark(verdict) {
       body: JSON.stringify(payload),
     });
     saved = `saved: ${stored.verdict}` + (stored.action_units ? ` (${stored.action_units})` : "") +
-      ` for interval ${iv.rank}`;
+      ` for interval ${iv.rank}` +
+      (stored.onset !== null ? `, movement ${stored.onset}–${stored.offset}` : "");
     setStatus(saved, "saved");
   } catch (e) {
     setStatus(`not saved: ${e.message}`, "error");
@@ -308,7 +400,7 @@ async function mark(verdict) {
   const index = state.current;
   await openVideo(state.video, index);
   await loadVideos();
-  const next = state.detail.intervals.findIndex((x, i) => i > index && !x.mine);
+  const next = state.detail.intervals.findIndex((x, i) => i > index && toReview(x));
   if (next >= 0) await selectInterval(next, false, saved);
   else setStatus(saved, "saved");
 }
@@ -333,6 +425,8 @@ document.addEventListener("keydown", (event) => {
     ArrowUp: () => step(-1), ArrowLeft: () => { stop(); show(state.pos - 1); },
     ArrowRight: () => { stop(); show(state.pos + 1); },
     a: () => $("action-units").focus(),
+    "[": () => markEdge("onset"), "]": () => markEdge("offset"),
+    x: () => { state.extent = null; drawExtent(); },
     s: () => {
       const sel = $("speed");
       sel.selectedIndex = (sel.selectedIndex + 1) % sel.options.length;

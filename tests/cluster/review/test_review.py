@@ -32,7 +32,7 @@ from cluster.store import Store
 from cluster.store.models import intervals_model_id
 from cluster.store.parquet import window_predictions
 from cluster.store.verdict_log import VerdictLog
-from pipeline.core.verdicts import resolve
+from pipeline.core.verdicts import Verdict, resolve
 from schemas import VIDEOS, conform
 
 FPS, N_FRAMES, MODEL = 100.0, 300, "lstm-test"
@@ -43,17 +43,19 @@ def grey_of(frame: int) -> int:
     return 10 + (frame % 24) * 10
 
 
-def window_scores() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def window_scores(low_bump: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.arange(0, N_FRAMES - SPAN, STRIDE)
     ends = starts + SPAN
     scores = np.full(len(starts), 0.1)
     scores[starts == 100] = 0.9  # interval 100..150, the best
     scores[starts == 80] = 0.6  # overlaps it: suppressed
     scores[starts == 220] = 0.7  # interval 220..270
+    if low_bump:  # a peak below the threshold (0.5) between the two: 160..210
+        scores[starts == 160] = 0.3
     return starts, ends, scores
 
 
-def build_store(root, store_uri: str | None = None) -> Store:
+def build_store(root, store_uri: str | None = None, low_bump: bool = False) -> Store:
     frames = root / "corpus" / "s1_1"
     frames.mkdir(parents=True)
     for n in range(N_FRAMES):
@@ -78,7 +80,7 @@ def build_store(root, store_uri: str | None = None) -> Store:
     store.write_parquet(videos, "videos", "part-0.parquet")
     import pyarrow as pa
 
-    starts, ends, scores = window_scores()
+    starts, ends, scores = window_scores(low_bump)
     n = len(starts)
     rows = pa.table(
         {
@@ -670,3 +672,112 @@ def test_review_in_a_real_browser_survives_a_reload(store):
     (v,) = VerdictLog(store).verdicts()
     assert (v.verdict, v.action_units, v.annotator) == ("yes", "4+7", "browser-annotator")
     assert v.created_at <= datetime.now(UTC)
+
+
+# --- the review queue and the movement's extent ---------------------------------------------
+
+
+@pytest.fixture
+def store_low(tmp_path) -> Store:
+    return build_store(tmp_path, low_bump=True)
+
+
+def test_the_queue_adds_a_peak_below_the_threshold_and_says_why(store_low):
+    detail = ReviewSession(store_low).video_detail("v0")
+    got = [(i["start"], i["kind"], i["pool"]) for i in detail["intervals"]]
+    # the lowest micro score spotted (0.7) stands for the threshold: 220..270 is the
+    # nearest to it, but both spotted intervals come first (half of a batch is top), then
+    # the peak 160..210 (0.3), the one candidate left, as the uncertain share
+    assert got == [(100, "micro", "top"), (220, "micro", "top"), (160, "unspotted", "uncertain")]
+    assert "near its threshold 0.70" in detail["intervals"][2]["reason"]
+    assert detail["progress"]["intervals"] == 2  # progress counts spotted intervals only
+    top = ReviewSession(store_low, strategy="top").video_detail("v0")
+    assert [i["start"] for i in top["intervals"]] == [100, 220]
+    with pytest.raises(ValueError, match="strategy"):
+        ReviewSession(store_low, strategy="random")
+
+
+def test_an_interval_overlapping_a_judged_one_is_covered(store_low):
+    session = ReviewSession(store_low)
+    # a verdict on another model's interval 90..140, which overlaps 100..150
+    VerdictLog(store_low).append(Verdict("other-model", "samm", "s1", "s1_1", 90, 140, "no", "ana"))
+    rows = {i["start"]: i for i in session.video_detail("v0")["intervals"]}
+    assert rows[100]["covered"] and not rows[220]["covered"] and not rows[160]["covered"]
+
+
+def test_a_yes_with_an_extent_is_stored_and_checked(server, store):
+    ok = {"video": "v0", "start": 100, "end": 150, "verdict": "yes", "annotator": "ana"}
+    status, body = post_verdict(server, {**ok, "onset": 110, "offset": 140})
+    assert status == 201 and (body["onset"], body["offset"]) == (110, 140)
+    (v,) = VerdictLog(store).verdicts()
+    assert v.extent is not None and (v.extent.start, v.extent.end) == (110, 140)
+    for bad, message in (
+        ({"onset": 110}, "both onset and offset"),
+        ({"onset": 110, "offset": 300}, "past the video's last frame"),
+        ({"verdict": "no", "onset": 110, "offset": 140}, "only a yes"),
+    ):
+        status, body = post_verdict(server, {**ok, **bad})
+        assert status == 400 and message in body["error"]
+    assert len(VerdictLog(store).verdicts()) == 1
+
+
+def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    session = ReviewSession(store_low)
+    srv = start(session, annotator="extent-annotator")
+    browser, profile = _chrome()
+    wait = WebDriverWait(browser, 60)
+    try:
+        browser.get(f"http://127.0.0.1:{srv.server_port}/")
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))
+        browser.find_element(By.CSS_SELECTOR, "#videos li").click()
+        rows = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#intervals tbody tr"))
+        assert [r.get_attribute("data-start") for r in rows] == ["100", "220", "160"]
+        why = rows[2].find_element(By.CSS_SELECTOR, "td.why").text
+        assert "near its threshold" in why and rows[2].get_attribute("data-pool") == "uncertain"
+        assert "surest" in browser.find_element(By.ID, "reason").text  # interval 1 is open
+        frame = browser.find_element(By.ID, "frame")
+        wait.until(lambda b: frame.get_attribute("data-frame") == "50")  # clip loaded
+        info = browser.find_element(By.ID, "extent-info")
+        assert (info.get_attribute("data-onset"), info.get_attribute("data-offset")) == (
+            "100",
+            "150",
+        )  # unmarked: the interval itself
+        body = browser.find_element(By.TAG_NAME, "body")
+        # step to a frame inside the interval and mark the onset there, then the offset
+        while int(frame.get_attribute("data-frame")) < 110:
+            body.send_keys("\ue014")  # arrow right: the next frame of the clip
+        onset = int(frame.get_attribute("data-frame"))
+        body.send_keys("[")
+        while int(frame.get_attribute("data-frame")) < 140:
+            body.send_keys("\ue014")
+        offset = int(frame.get_attribute("data-frame"))
+        body.send_keys("]")
+        wait.until(lambda b: info.get_attribute("data-offset") == str(offset))
+        assert info.get_attribute("data-onset") == str(onset)
+        # drag the offset end of the extent to the left, on the clip bar
+        bar = browser.find_element(By.ID, "clipbar")
+        width = bar.size["width"]
+
+        def x_of(f: int) -> int:  # from the bar's centre; the clip is frames 50..200
+            return round((f - 50) / (200 - 50) * width - width / 2)
+
+        drag = ActionChains(browser).move_to_element_with_offset(bar, x_of(offset), 0)
+        drag.click_and_hold().move_to_element_with_offset(bar, x_of(130), 0).release().perform()
+        wait.until(lambda b: abs(int(info.get_attribute("data-offset")) - 130) <= 2)
+        dragged = int(info.get_attribute("data-offset"))
+        assert info.get_attribute("data-onset") == str(onset)  # the other end stays
+        body.send_keys("y")
+        status = browser.find_element(By.ID, "status")
+        wait.until(lambda b: f"movement {onset}–{dragged}" in status.text)
+    finally:
+        browser.quit()
+        srv.shutdown()
+        srv.server_close()
+        session.close()
+        shutil.rmtree(profile, ignore_errors=True)
+    (v,) = VerdictLog(store_low).verdicts()
+    assert (v.verdict, v.onset_frame, v.offset_frame) == ("yes", onset, dragged)

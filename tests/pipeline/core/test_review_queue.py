@@ -2,7 +2,13 @@
 
 import pytest
 
-from pipeline.core.review_queue import Candidate, choose, low_peaks
+from pipeline.core.review_queue import (
+    Candidate,
+    choose,
+    low_peaks,
+    review_order,
+    video_candidates,
+)
 from pipeline.core.verdicts import IntervalKey
 
 
@@ -94,8 +100,38 @@ def test_low_peaks_are_the_nms_peaks_under_the_threshold():
     # peaks: 20 (0.9, above the threshold: not low), 55 (0.3, between 0.2 and 0.25) and
     # 85 (0.04, between 0.01 and 0.03). 30 (0.2) is a shoulder of the 0.9 peak, not a peak.
     assert got == [(55, 64, 0.3), (85, 94, 0.04)]
-    # of overlapping peaks (a plateau), the best and earliest; windows in any order
-    flat = low_peaks([10, 0, 5], [19, 9, 14], [0.2, 0.2, 0.2], threshold=0.5)
-    assert flat == [(0, 9, 0.2), (10, 19, 0.2)]
+    # a bump with a flat top: both top windows are peaks, they overlap, NMS keeps the
+    # earliest; windows in any order. A flat stretch is no peak at all.
+    top = low_peaks([10, 0, 5, 15], [19, 9, 14, 24], [0.2, 0.1, 0.2, 0.1], threshold=0.5)
+    assert top == [(5, 14, 0.2)]
+    assert low_peaks([0, 5, 10], [9, 14, 19], [0.2, 0.2, 0.2], threshold=0.5) == []
     with pytest.raises(ValueError, match="length"):
         low_peaks([0], [9, 19], [0.1], 0.5)
+
+
+def test_video_candidates_leave_out_low_peaks_on_spotted_intervals():
+    # windows of 10 frames every 10 (apart): peaks at 20 (0.3) and 60 (0.4) below 0.5
+    starts = list(range(0, 100, 10))
+    ends = [s + 9 for s in starts]
+    scores = [0.1, 0.2, 0.3, 0.2, 0.1, 0.2, 0.4, 0.2, 0.1, 0.05]
+    got = video_candidates(("d", "s", "v"), [(55, 70, 0.8)], (starts, ends, scores), 0.5)
+    assert [(c.key.start, c.score, c.spotted) for c in got] == [(55, 0.8, True), (20, 0.3, False)]
+    assert video_candidates(("d", "s", "v"), [(55, 70, 0.8)], None, 0.5) == got[:1]
+
+
+def test_review_order_interleaves_the_pools_and_keeps_every_candidate_once():
+    order = review_order(CANDIDATES, threshold=0.5, batch=4)
+    assert sorted(p.key.start for p in order) == sorted(c.key.start for c in CANDIDATES)
+    # batch 1: top 0.95, 0.9; uncertain 0.45; low 0.3. Batch 2, from what is left: top
+    # 0.8, 0.6; uncertain 0.1 (nearer to 0.5 than 0.05); low 0.05.
+    assert [(p.key.start, p.pool) for p in order[:4]] == [
+        (0, "top"),
+        (40, "top"),
+        (60, "uncertain"),
+        (100, "low"),
+    ]
+    assert [p.pool for p in order[4:]] == ["top", "top", "uncertain", "low"]
+    top = review_order(CANDIDATES, threshold=0.5, strategy="top")
+    assert [p.key.start for p in top] == [0, 40, 120, 80]  # spotted only, by score
+    with pytest.raises(ValueError, match="strategy"):
+        review_order(CANDIDATES, 0.5, strategy="random")
