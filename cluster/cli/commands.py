@@ -276,6 +276,7 @@ def cmd_feedback(args) -> int:
         miss_rate=args.miss_rate,
         unsure_rate=args.unsure_rate,
         mark_extent=not args.no_extent,
+        finetune_epochs=args.finetune_epochs,
     )
     result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))

@@ -345,6 +345,13 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument("--miss-rate", type=float, default=0.1, help="share of movements missed")
     fb.add_argument("--unsure-rate", type=float, default=0.05, help="share of unsure answers")
     fb.add_argument("--no-extent", action="store_true", help="a yes marks no extent")
+    fb.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="each round fine-tunes the last round's model for this many epochs "
+        "(default 0: retrains from scratch)",
+    )
     fb.add_argument("--no-progress", action="store_true")
 
 

@@ -144,11 +144,18 @@ def _prepare(store: Store, cfg: FeedbackConfig) -> tuple[_Corpus, Split, str, tu
     return corpus, split, "feedback-" + digest.hexdigest()[:10], kinds
 
 
-def _fit(c: _Corpus, y: np.ndarray, cfg: FeedbackConfig, seed: int) -> SpotterModel:
+def _fit(
+    c: _Corpus, y: np.ndarray, cfg: FeedbackConfig, seed: int, base: SpotterModel | None = None
+) -> SpotterModel:
+    """A model trained on the windows ``y`` labels: from scratch, or ``base`` fine-tuned for
+    ``cfg.finetune_epochs`` more epochs (changed in place)."""
     train = y >= 0
     counts = np.bincount(y[train], minlength=2)
     if counts.min() == 0:  # _prepare rules this out; verdicts only add labels
         raise ValueError(f"one-class training data: {counts[0]} negative, {counts[1]} positive")
+    if base is not None:
+        base.fit(c.data.X[train], y[train].astype(np.int64), epochs=cfg.finetune_epochs)
+        return base
     model = SpotterModel.build(c.data.layout, cfg.model_config(seed))
     model.fit(c.data.X[train], y[train].astype(np.int64))
     return model
@@ -248,11 +255,13 @@ def _review(c: _Corpus, model, cfg, vlog: VerdictLog, reviewed: list, round_: in
 
 
 def _row(
-    c: _Corpus, cfg: FeedbackConfig, seed: int, round_: int, verdicts: list[Verdict], t0: float
-) -> tuple[dict, SpotterModel]:
-    """Train on what is known after ``round_`` rounds of review; evaluate on the test subjects."""
+    c: _Corpus, cfg: FeedbackConfig, seed: int, round_: int, verdicts: list[Verdict], t0: float,
+    base: SpotterModel | None = None,
+) -> tuple[dict, SpotterModel]:  # fmt: skip
+    """Train on what is known after ``round_`` rounds of review (fine-tuning ``base`` when
+    ``cfg.finetune_epochs``); evaluate on the test subjects."""
     y = _labels(c, verdicts)
-    model = _fit(c, y, cfg, seed)
+    model = _fit(c, y, cfg, seed, base if cfg.finetune_epochs else None)
     from_verdicts = c.masks["feedback"] & (y >= 0)
     row = {
         "seed": seed,
@@ -264,6 +273,7 @@ def _row(
         "verdict_positive_windows": int((y[from_verdicts] == 1).sum()),
         "verdict_negative_windows": int((y[from_verdicts] == 0).sum()),
         "model_id": model.model_id,
+        "fine_tuned": base is not None and cfg.finetune_epochs > 0,
         **_evaluate(c, model, cfg.threshold),
     }
     return row | {"seconds": round(time.perf_counter() - t0, 2)}, model
@@ -285,7 +295,7 @@ def _simulate_seed(c: _Corpus, cfg: FeedbackConfig, seed: int, vlog: VerdictLog,
                 "offers on the feedback subjects overlaps nothing reviewed); stopped after "
                 f"{r - 1} rounds"
             )
-        row, model = _row(c, cfg, seed, r, vlog.verdicts(), t0)
+        row, model = _row(c, cfg, seed, r, vlog.verdicts(), t0, model)
         rows.append(row)
         bar.update()
     return rows, None
@@ -356,7 +366,13 @@ def _write(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) -> dic
         "",
         f"{cfg.seeds} seeds x {cfg.rounds} rounds of {cfg.per_round} reviewed intervals "
         f"(review queue {cfg.strategy!r}, none overlapping one reviewed before; spotted at "
-        f"threshold {cfg.threshold}); {cfg.epochs} epochs per fit. The annotator says yes "
+        f"threshold {cfg.threshold}); {cfg.epochs} epochs per fit"
+        + (
+            f", each round fine-tuning the last for {cfg.finetune_epochs}"
+            if cfg.finetune_epochs
+            else ""
+        )
+        + ". The annotator says yes "
         f"when an interval covers >= 80% of a {'/'.join(kinds)} ground-truth movement"
         f"{', marking its extent' if cfg.mark_extent else ''}, misses {cfg.miss_rate:.0%} "
         f"of those and is unsure of {cfg.unsure_rate:.0%} of the intervals. Figures on the "

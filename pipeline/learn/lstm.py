@@ -111,12 +111,6 @@ class ModelConfig:
         if self.classes not in (2, 3):
             raise ValueError(f"classes must be 2 (none, micro) or 3 (+ macro), got {self.classes}")
 
-    @property
-    def fit_epochs(self) -> int:
-        """Passes over the training windows: ``epochs``, halved (rounded up) with ``mirror``,
-        whose windows are twice as many."""
-        return -(-self.epochs // 2) if self.mirror else self.epochs
-
     def to_dict(self) -> dict[str, Any]:
         return configs.to_dict(self)
 
@@ -129,17 +123,19 @@ class ModelConfig:
 
 
 def training_windows(
-    config: ModelConfig, layout: FeatureLayout, x: np.ndarray, y: Any, steps: Any
-) -> tuple[np.ndarray, Any, Any, int]:
-    """What a network of ``config`` trains on, and for how many epochs: (X, y, steps,
-    epochs), with the windows' mirror images added under ``config.mirror`` (and
-    ``config.fit_epochs``). A layout without a mirror image keeps its windows, with a
-    warning. ``y`` or ``steps`` may be None."""
+    config: ModelConfig, layout: FeatureLayout, x: np.ndarray, y: Any, steps: Any,
+    epochs: int | None = None,
+) -> tuple[np.ndarray, Any, Any, int]:  # fmt: skip
+    """What a network of ``config`` trains on, and for how many epochs (``epochs``, or
+    ``config.epochs``): (X, y, steps, epochs), with the windows' mirror images added under
+    ``config.mirror`` (and half the epochs, rounded up). A layout without a mirror image
+    keeps its windows, with a warning. ``y`` or ``steps`` may be None."""
+    epochs = config.epochs if epochs is None else epochs
     if config.mirror and (problem := mirror_problem(layout)):
         warnings.warn(f"trained without mirror images: {problem}", RuntimeWarning, 3)
     elif config.mirror:  # twice the windows, half the epochs: as many steps
-        return (*with_mirrors(x, layout, y, steps), config.fit_epochs)
-    return x, y, steps, config.epochs
+        return (*with_mirrors(x, layout, y, steps), -(-epochs // 2))
+    return x, y, steps, epochs
 
 
 def _without_added(d: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
@@ -271,6 +267,7 @@ class SpotterModel:
         verbose: int = 0,
         data_fingerprint: str | None = None,
         steps: np.ndarray | None = None,
+        epochs: int | None = None,
     ) -> dict[str, list[float]]:
         """Train on X (N, T, F) float32 and y (N,) classes (0 none, 1 micro, 2 macro);
         returns Keras' history dict. A two-class model takes macro windows as negatives.
@@ -278,7 +275,9 @@ class SpotterModel:
         micro-movement (pipeline.core.extents.step_labels), else 0.
 
         Windows without a label (y == -1) must be dropped by the caller. A missing class is
-        allowed (a fold may lack positives) but warned about when it is micro.
+        allowed (a fold may lack positives) but warned about when it is micro. Training
+        goes on from the network's weights: a second call fine-tunes (``epochs``: how many
+        this time; default ``config.epochs``).
         """
         x = self._check_x(x)
         steps = self._checked_steps(steps, len(x))
@@ -291,7 +290,7 @@ class SpotterModel:
             blobs = [x.tobytes(), y.astype(np.int8).tobytes()]
             data_fingerprint = _digest(*blobs, *([] if steps is None else [steps.tobytes()]))
         n_windows = len(y)
-        x, y, steps, epochs = training_windows(self.config, self.layout, x, y, steps)
+        x, y, steps, passes = training_windows(self.config, self.layout, x, y, steps, epochs)
         targets, class_weight, sample_weight = classifier.targets(y, weights, self.config.members)
         seed_everything(self.config.seed)  # the shuffle order
         started = time.perf_counter()
@@ -299,7 +298,7 @@ class SpotterModel:
             x,
             targets,
             batch_size=self.config.batch_size,
-            epochs=epochs,
+            epochs=passes,
             class_weight=class_weight,
             sample_weight=sample_weight,
             shuffle=True,
@@ -309,12 +308,12 @@ class SpotterModel:
         if self.extent_model is not None:
             seed_everything(self.config.seed)
             bs = self.config.batch_size
-            history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, epochs)]
+            history["extent_loss"] = [extent.fit(self.extent_model, x, steps, bs, passes)]
         self.training = {
             "n_windows": n_windows,
             "n_positives": int(counts[1]),
             "n_macro": int(counts[2]) if k == 3 else 0,
-            "epochs": self.config.epochs,
+            "epochs": self.config.epochs if epochs is None else epochs,
             "seconds": round(time.perf_counter() - started, 3),
             "final_loss": history["loss"][-1],
             "class_weights": {str(k): v for k, v in (weights or {}).items()},

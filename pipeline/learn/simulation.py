@@ -125,6 +125,7 @@ class FeedbackConfig:
     miss_rate: float = 0.1  # a movement the annotator misses: no where yes is right
     unsure_rate: float = 0.05  # an interval the annotator is unsure of
     mark_extent: bool = True  # a yes marks the movement's onset and offset
+    finetune_epochs: int = 0  # > 0: each round fine-tunes the last model; 0: from scratch
 
     def __post_init__(self) -> None:
         for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):
@@ -135,6 +136,10 @@ class FeedbackConfig:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int):
+            raise ValueError(f"finetune_epochs must be an integer, got {self.finetune_epochs!r}")
+        if self.finetune_epochs < 0:
+            raise ValueError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
         for name in ("miss_rate", "unsure_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--miss-rate", type=float, default=0.1)
     p.add_argument("--unsure-rate", type=float, default=0.05)
     p.add_argument("--no-extent", action="store_true")
+    p.add_argument("--finetune-epochs", type=int, default=0)
     args = p.parse_args()
 
     from cluster.run.executors import make_executor
@@ -101,6 +102,7 @@ def main() -> None:
         miss_rate=args.miss_rate,
         unsure_rate=args.unsure_rate,
         mark_extent=not args.no_extent,
+        finetune_epochs=args.finetune_epochs,
     )
     t = time.perf_counter()
     result = run_feedback(store, cfg, progress=False)

@@ -239,7 +239,7 @@ def test_split_config_and_summary_helpers():
     assert FeedbackConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.model_config(4).seed == 4 and cfg.model_config(4).epochs == 2
     bad_ones = ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}, {"strategy": "random"})
-    for bad in (*bad_ones, {"miss_rate": 1.0}, {"unsure_rate": -0.1}):
+    for bad in (*bad_ones, {"miss_rate": 1.0}, {"unsure_rate": -0.1}, {"finetune_epochs": -1}):
         with pytest.raises(ValueError):
             FeedbackConfig(**bad)
     assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
@@ -338,9 +338,12 @@ def test_simulation_with_the_mixed_queue_reviews_below_the_threshold(sim_store, 
     store, _ = sim_store
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "1"]
     argv += ["--per-round", "8", "--seeds", "1", "--epochs", "2", "--no-progress"]
+    argv += ["--finetune-epochs", "1"]  # round 1 fine-tunes round 0's model
     assert main(argv) == 0  # the defaults: mixed queue, 10% missed, 5% unsure
     out = capsys.readouterr().out
     sim_id = report_folder(out).name
+    rows = json.loads((report_folder(out) / "curve.json").read_text())["rows"]
+    assert [r["fine_tuned"] for r in rows] == [False, True]
     log = VerdictLog(Store.open(str(store)), folder=f"simulations/{sim_id}/seed=0/verdicts")
     verdicts = log.verdicts()
     pools = [v.note.rsplit(", ", 1)[-1] for v in verdicts]

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.learn.layout import FeatureLayout, mirror_map, mirror_region, mirrored, with_mirrors
-from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
+from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads, training_windows
 from pipeline.vision.config import BROW_HALVES_REGIONS, FeatureConfig
 from pipeline.vision.hoof import cell_means, hoof_batch
 
@@ -134,8 +134,10 @@ def test_with_mirrors_stacks_the_images_and_repeats_the_labels():
     np.testing.assert_array_equal(x2[3:], mirrored(x, LAYOUT))
     assert none is None and y2.tolist() == [0, 1, 2, 0, 1, 2]
     np.testing.assert_array_equal(steps2, np.concatenate([steps, steps]))
-    assert ModelConfig(epochs=5, mirror=True).fit_epochs == 3
-    assert ModelConfig(epochs=5, mirror=False).fit_epochs == 5
+    # twice the windows, half the epochs (rounded up), also when fine-tuning for a few
+    assert training_windows(ModelConfig(epochs=5, mirror=True), LAYOUT, x, y, None)[3] == 3
+    assert training_windows(ModelConfig(epochs=5), LAYOUT, x, y, None, epochs=3)[3] == 2
+    assert training_windows(ModelConfig(epochs=5, mirror=False), LAYOUT, x, y, None)[3] == 5
 
 
 def test_a_layout_without_a_mirror_trains_without_one_and_says_so():
