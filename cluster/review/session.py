@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from fsspec.core import url_to_fs
 
 from cluster.store import Store, paths
-from cluster.store.models import intervals_model_id
+from cluster.store.models import intervals_model_id, learned_verdicts
 from cluster.store.parquet import read_model_rows, read_table
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
@@ -106,6 +106,7 @@ class ReviewSession:
         self.strategy = strategy
         self.config = config or ReviewConfig()
         self.model_id = intervals_model_id(store, model_id)
+        self.learned = learned_verdicts(store, self.model_id)  # None: not in this store
         self.log = verdicts or VerdictLog(store)
         videos = read_table(manifest or store, paths.VIDEOS)
         intervals = read_model_rows(store, paths.INTERVALS, self.model_id)
@@ -223,6 +224,7 @@ class ReviewSession:
             out.append({**v.describe(), "progress": self._progress([v], {vid: res[vid]})})
         return {
             "model_id": self.model_id,
+            "learned_verdicts": self.learned,
             "videos": out,
             "progress": self._progress(list(self.videos.values()), res),
         }

@@ -42,7 +42,7 @@ from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.spot import chosen_threshold
 from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
-from cluster.store.models import pack_model, record_spotting, unpack_model
+from cluster.store.models import pack_model, record_spotting, record_verdicts, unpack_model
 from cluster.store.parquet import read_table, window_predictions, write_model_rows
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
@@ -156,6 +156,9 @@ def _labelled_subjects(data: Dataset, store: Store, use_verdicts: bool) -> list[
     return subjects
 
 
+VERDICT_KEYS = ("verdicts", "positive_windows", "negative_windows")
+
+
 def train_loso(
     store: Store,
     cfg: ModelConfig,
@@ -198,6 +201,9 @@ def train_loso(
     summary.spotting = chosen_threshold(predictions, truth, videos)
     if summary.spotting and "all" not in summary.failed:
         record_spotting(store, summary.model_id, summary.spotting)
+    if verdicts is not None and "all" not in summary.failed:
+        learned = (summary.verdicts, summary.verdict_positives, summary.verdict_negatives)
+        record_verdicts(store, summary.model_id, dict(zip(VERDICT_KEYS, learned, strict=True)))
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 

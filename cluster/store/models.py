@@ -91,14 +91,35 @@ def unpack_model(archive: bytes, store: Store, *parts: str) -> None:
             store.put_atomic(data, *parts, member.name)
 
 
+def _record(store: Store, model_id: str, key: str, value: dict) -> str:
+    """Set ``key`` in the ``model.json`` of ``model_id``'s model trained on every subject."""
+    parts = [*paths.model_folder(model_id, None), "model.json"]
+    info = json.loads(store.read_text(*parts))
+    info[key] = value
+    return store.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", *parts)
+
+
 def record_spotting(store: Store, model_id: str, spotting: dict) -> str:
     """Add ``spotting`` (e.g. the threshold chosen on the folds) to the ``model.json`` of
     ``model_id``'s model trained on every subject; returns the file's path. It is not part
     of the model's id, so the model loads as before, now with its own threshold."""
+    return _record(store, model_id, "spotting", spotting)
+
+
+def record_verdicts(store: Store, model_id: str, verdicts: dict) -> str:
+    """Add what the model learned from annotators' verdicts (``{"verdicts": n,
+    "positive_windows": p, "negative_windows": q}``) to its ``model.json``, as
+    :func:`record_spotting` does: the review page says it."""
+    return _record(store, model_id, "verdicts", verdicts)
+
+
+def learned_verdicts(store: Store, model_id: str) -> int | None:
+    """How many verdicts ``model_id``'s model learned from: 0 when trained without them;
+    None when the store does not hold the model."""
     parts = [*paths.model_folder(model_id, None), "model.json"]
-    info = json.loads(store.read_text(*parts))
-    info["spotting"] = spotting
-    return store.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", *parts)
+    if not store.exists(*parts):
+        return None
+    return int(json.loads(store.read_text(*parts)).get("verdicts", {}).get("verdicts", 0))
 
 
 def load_model(uri: str) -> SpotterModel:

@@ -43,6 +43,12 @@ def main() -> None:
     p.add_argument("--unsure-rate", type=float, default=0.05)
     p.add_argument("--no-extent", action="store_true")
     p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument(
+        "--realistic",
+        action="store_true",
+        help="the AU-coded corpus of `mespot synth --realistic` on every training photo "
+        "(sub-pixel movements, small and low-contrast faces) instead of the classic one",
+    )
     args = p.parse_args()
 
     from cluster.run.executors import make_executor
@@ -64,6 +70,13 @@ def main() -> None:
         seed=0,
         micro_per_10s=4.0,
     )
+    if args.realistic:
+        from dataclasses import replace
+
+        from pipeline.synth.config import REALISTIC
+        from pipeline.synth.renderer import MORE_PHOTOS, PHOTOS
+
+        synth = replace(synth, photos=PHOTOS + MORE_PHOTOS, **REALISTIC)
     timings = {}
     t = time.perf_counter()
     if (corpus / "synth_config.json").exists():

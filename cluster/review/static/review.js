@@ -43,7 +43,8 @@ async function loadVideos() {
   const data = await api("/api/videos");
   state.videos = data.videos;
   if (!annotator() && data.annotator) $("annotator").value = data.annotator;
-  $("model").textContent = `model ${data.model_id}`;
+  const learned = data.learned_verdicts === null ? "" : ` · learned from ${data.learned_verdicts} verdicts`;
+  $("model").textContent = `model ${data.model_id}${learned}`;
   $("overall-text").textContent = progressText(data.progress);
   const p = data.progress;
   $("overall-fill").style.width = `${p.intervals ? (100 * p.reviewed) / p.intervals : 100}%`;

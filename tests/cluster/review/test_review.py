@@ -781,3 +781,13 @@ def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low):
         shutil.rmtree(profile, ignore_errors=True)
     (v,) = VerdictLog(store_low).verdicts()
     assert (v.verdict, v.onset_frame, v.offset_frame) == ("yes", onset, dragged)
+
+
+def test_the_page_says_how_many_verdicts_the_model_learned_from(store):
+    assert ReviewSession(store).list_videos()["learned_verdicts"] is None  # not in the store
+    info = {"model_id": MODEL, "verdicts": {"verdicts": 12, "positive_windows": 5}}
+    store.write_text(json.dumps(info), "models", MODEL, "all", "model.json")
+    assert ReviewSession(store).list_videos()["learned_verdicts"] == 12
+    del info["verdicts"]  # trained without verdicts
+    store.write_text(json.dumps(info), "models", MODEL, "all", "model.json")
+    assert ReviewSession(store).list_videos()["learned_verdicts"] == 0

@@ -13,6 +13,7 @@ import pytest
 from cluster.cli import main
 from cluster.run.training_data import load_dataset
 from cluster.store import Store
+from cluster.store.models import learned_verdicts
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.verdicts import Verdict, labels_from_verdicts
@@ -166,6 +167,12 @@ def test_train_with_verdicts_makes_a_fold_of_the_verdict_subject(store, capsys):
     assert "labels from 6 verdicts: 1 positive and 1 negative windows" in out
     (model_dir,) = Path(store.root, "models").iterdir()
     assert sorted(p.name for p in model_dir.iterdir()) == ["all", "fold=s1", "fold=s2"]
+    # the model says what it learned from verdicts, for the review page
+    info = json.loads((model_dir / "all" / "model.json").read_text())
+    assert info["verdicts"] == {"verdicts": 6, "positive_windows": 1, "negative_windows": 1}
+    model_id = model_dir.name
+    assert learned_verdicts(store, model_id) == 6
+    assert learned_verdicts(store, "no-such-model") is None
 
 
 def test_train_verdicts_refuses_a_store_without_verdicts(store, capsys):
