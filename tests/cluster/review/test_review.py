@@ -7,6 +7,7 @@ it is), window scores with two bumps, and the intervals greedy NMS makes of them
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -590,18 +591,31 @@ def _chrome():
     return webdriver.Chrome(options=opts, service=Service(driver)), profile
 
 
+@contextlib.contextmanager
+def _page(store: Store, annotator: str):
+    """The review page of ``store`` in a headless browser: (browser, a 60 s wait)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, profile = _chrome()
+    session = ReviewSession(store)
+    srv = start(session, annotator=annotator)
+    try:
+        browser.get(f"http://127.0.0.1:{srv.server_port}/")
+        yield browser, WebDriverWait(browser, 60)
+    finally:
+        browser.quit()
+        srv.shutdown()
+        srv.server_close()
+        session.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_review_in_a_real_browser_survives_a_reload(store):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    session = ReviewSession(store)
-    srv = start(session, annotator="browser-annotator")
-    browser, profile = _chrome()
-    wait = WebDriverWait(browser, 60)
-    try:
-        browser.get(f"http://127.0.0.1:{srv.server_port}/")
+    with _page(store, "browser-annotator") as (browser, wait):
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))
         assert "0 of 2 intervals reviewed" in browser.find_element(By.ID, "overall-text").text
         assert browser.find_element(By.ID, "annotator").get_attribute("value") == (
@@ -663,12 +677,6 @@ def test_review_in_a_real_browser_survives_a_reload(store):
         # the next interval to review is the one not reviewed yet
         current = browser.find_element(By.CSS_SELECTOR, "#intervals tbody tr.current")
         assert current.get_attribute("data-start") == "220"
-    finally:
-        browser.quit()
-        srv.shutdown()
-        srv.server_close()
-        session.close()
-        shutil.rmtree(profile, ignore_errors=True)
     (v,) = VerdictLog(store).verdicts()
     assert (v.verdict, v.action_units, v.annotator) == ("yes", "4+7", "browser-annotator")
     assert v.created_at <= datetime.now(UTC)
@@ -721,17 +729,12 @@ def test_a_yes_with_an_extent_is_stored_and_checked(server, store):
     assert len(VerdictLog(store).verdicts()) == 1
 
 
+@pytest.mark.slow
 def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    session = ReviewSession(store_low)
-    srv = start(session, annotator="extent-annotator")
-    browser, profile = _chrome()
-    wait = WebDriverWait(browser, 60)
-    try:
-        browser.get(f"http://127.0.0.1:{srv.server_port}/")
+    with _page(store_low, "extent-annotator") as (browser, wait):
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))
         browser.find_element(By.CSS_SELECTOR, "#videos li").click()
         rows = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#intervals tbody tr"))
@@ -773,12 +776,6 @@ def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low):
         body.send_keys("y")
         status = browser.find_element(By.ID, "status")
         wait.until(lambda b: f"movement {onset}–{dragged}" in status.text)
-    finally:
-        browser.quit()
-        srv.shutdown()
-        srv.server_close()
-        session.close()
-        shutil.rmtree(profile, ignore_errors=True)
     (v,) = VerdictLog(store_low).verdicts()
     assert (v.verdict, v.onset_frame, v.offset_frame) == ("yes", onset, dragged)
 
