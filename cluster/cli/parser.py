@@ -348,9 +348,9 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument(
         "--finetune-epochs",
         type=int,
-        default=0,
+        default=10,
         help="each round fine-tunes the last round's model for this many epochs "
-        "(default 0: retrains from scratch)",
+        "(0: retrains from scratch each round)",
     )
     fb.add_argument("--no-progress", action="store_true")
 

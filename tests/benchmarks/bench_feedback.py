@@ -5,9 +5,10 @@
 Synthesizes a corpus (pipeline.synth.generate; 8 subjects x 60 s at 100 fps, 640x360, by default),
 extracts its features (cluster.run.extract, a local Ray by default), then runs the feedback
 simulation (cluster.run.feedback): subjects split 2 labelled / 3 feedback / 3 test, 5 rounds
-of 10 reviewed intervals, 3 seeds, 50 epochs, the mixed review queue and an annotator who
-marks extents, misses 10% and is unsure of 5% (``--strategy top --miss-rate 0
---unsure-rate 0 --no-extent``: the study as first run). The corpus and the features are reused on a
+of 10 reviewed intervals, 3 seeds, 50 epochs, each round fine-tuning the last round's model
+for 10 epochs, the mixed review queue and an annotator who marks extents, misses 10% and is
+unsure of 5% (``--strategy top --miss-rate 0 --unsure-rate 0 --no-extent
+--finetune-epochs 0``: the study as first run). The corpus and the features are reused on a
 second run. Prints the per-round table (mean ± std over seeds) and where the report and
 the plot are.
 """
@@ -42,7 +43,7 @@ def main() -> None:
     p.add_argument("--miss-rate", type=float, default=0.1)
     p.add_argument("--unsure-rate", type=float, default=0.05)
     p.add_argument("--no-extent", action="store_true")
-    p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument("--finetune-epochs", type=int, default=10)
     p.add_argument(
         "--realistic",
         action="store_true",

@@ -298,6 +298,7 @@ def test_simulation_end_to_end(sim_store, capsys):
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", str(rounds)]
     argv += ["--per-round", str(k), "--seeds", "1", "--epochs", "2", "--threshold", "0"]
     perfect = ["--strategy", "top", "--miss-rate", "0", "--unsure-rate", "0"]
+    perfect += ["--finetune-epochs", "0"]  # retrained from scratch each round
     assert main([*argv, *perfect, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "labelled 006; feedback 007; test 008" in out
