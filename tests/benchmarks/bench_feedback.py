@@ -44,6 +44,7 @@ def main() -> None:
     p.add_argument("--unsure-rate", type=float, default=0.05)
     p.add_argument("--no-extent", action="store_true")
     p.add_argument("--finetune-epochs", type=int, default=10)
+    p.add_argument("--corpus-seed", type=int, default=0, help="the synthetic corpus' seed")
     p.add_argument(
         "--realistic",
         action="store_true",
@@ -68,7 +69,7 @@ def main() -> None:
         fps=args.fps,
         width=640,
         height=360,
-        seed=0,
+        seed=args.corpus_seed,
         micro_per_10s=4.0,
     )
     if args.realistic:
