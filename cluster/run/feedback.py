@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from cluster.run.evaluate import ground_truth, video_results
-from cluster.run.spot import spot_table
+from cluster.run.spot import scored_videos, spot_table
 from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
 from cluster.store.parquet import read_table, window_columns, window_predictions
@@ -162,17 +162,18 @@ def _fit(
 
 
 def _spots(c: _Corpus, model: SpotterModel, mask: np.ndarray, threshold: float):
-    """(window scores, spotted intervals table) of the windows in ``mask``."""
+    """(window scores, their predictions table, spotted intervals table) of the windows in
+    ``mask``."""
     scores = model.predict(c.data.X[mask])
     rows = c.data.table.filter(pa.array(mask))
     preds = window_predictions(rows, scores, model.model_id, "none")
-    return scores, spot_table(preds, c.videos, threshold)
+    return scores, preds, spot_table(preds, c.videos, threshold)
 
 
 def _evaluate(c: _Corpus, model: SpotterModel, threshold: float) -> dict:
     """Spotting on the test subjects against their ground truth: both rules, AUC."""
     mask = c.masks["test"]
-    scores, intervals = _spots(c, model, mask, threshold)
+    scores, _, intervals = _spots(c, model, mask, threshold)
     report = evaluate(video_results(intervals, c.videos, c.truth, c.keys(mask)))
     _, _, auc = roc(scores, c.data.y[mask] == 1)
     out = {name: report.counts[name].to_dict() for name in RULES}
@@ -200,23 +201,15 @@ def _candidates(c: _Corpus, model: SpotterModel, cfg: FeedbackConfig) -> list[Ca
     """The feedback subjects' micro spots at the threshold, and (for a queue that wants
     them) the peaks of each video's window scores below it that overlap no spot
     (pipeline.core.review_queue.video_candidates)."""
-    mask = c.masks["feedback"]
-    scores, spots = _spots(c, model, mask, cfg.threshold)
+    _, preds, spots = _spots(c, model, c.masks["feedback"], cfg.threshold)
     spotted: dict[tuple, list[tuple[int, int, float]]] = {}
     for r in spots.to_pylist():
         if r["kind"] == "micro":
             key = (r["dataset"], r["subject"], r["video"])
             spotted.setdefault(key, []).append((r["start_frame"], r["end_frame"], r["score"]))
-    rows = c.data.table.filter(pa.array(mask))
-    keys = list(zip(*(rows.column(k).to_pylist() for k in ("dataset", "subject", "video")),
-                    strict=True))  # fmt: skip
-    starts, ends = (rows.column(k).to_numpy() for k in ("start_frame", "end_frame"))
-    by_video: dict[tuple, list[int]] = {}
-    for i, key in enumerate(keys):
-        by_video.setdefault(key, []).append(i)
     out = []
-    for key, idx in sorted(by_video.items()):
-        windows = None if cfg.strategy == "top" else (starts[idx], ends[idx], scores[idx])
+    for key, v in scored_videos(preds, {}).items():  # each video's windows, in order
+        windows = None if cfg.strategy == "top" else (v.starts, v.ends, v.scores)
         out += video_candidates(key, spotted.get(key, []), windows, cfg.threshold)
     return out
 

@@ -156,9 +156,6 @@ def _labelled_subjects(data: Dataset, store: Store, use_verdicts: bool) -> list[
     return subjects
 
 
-VERDICT_KEYS = ("verdicts", "positive_windows", "negative_windows")
-
-
 def train_loso(
     store: Store,
     cfg: ModelConfig,
@@ -202,8 +199,9 @@ def train_loso(
     if summary.spotting and "all" not in summary.failed:
         record_spotting(store, summary.model_id, summary.spotting)
     if verdicts is not None and "all" not in summary.failed:
-        learned = (summary.verdicts, summary.verdict_positives, summary.verdict_negatives)
-        record_verdicts(store, summary.model_id, dict(zip(VERDICT_KEYS, learned, strict=True)))
+        learned = {"verdicts": summary.verdicts, "positive_windows": summary.verdict_positives,
+                   "negative_windows": summary.verdict_negatives}  # fmt: skip
+        record_verdicts(store, summary.model_id, learned)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 

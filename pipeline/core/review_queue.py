@@ -167,30 +167,14 @@ def video_candidates(
 def review_order(
     candidates: Iterable[Candidate], threshold: float, strategy: str = "mixed", batch: int = 4
 ) -> list[Pick]:
-    """Every candidate of one video in the order to review them: batches of ``batch`` drawn
-    by the pools' shares (``mixed``; each candidate once, overlaps allowed: the candidates
-    come from :func:`video_candidates`), or the spotted ones, highest score first (``top``)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
-    pools = _pools(list(candidates), threshold)
-    if strategy == "top":
-        return [
-            Pick(c.key, c.score, "top", _reason("top", c.score, threshold)) for c in pools["top"]
-        ]
-    quota = {pool: int(np.floor(share * batch + 0.5)) for pool, share in MIX}
-    quota["top"] = batch - quota["uncertain"] - quota["low"]
+    """Every candidate of one video in the order to review them: :func:`choose`'s batches of
+    ``batch``, one after the other, each judging the ones before (``mixed``: by the pools'
+    shares; ``top``: the spotted ones, highest score first). The candidates of
+    :func:`video_candidates` are pairwise apart, so each comes once."""
+    cands = list(candidates)
     out: list[Pick] = []
-    used: set[IntervalKey] = set()
-    total = len({c.key for c in pools["uncertain"]})
-    while len(used) < total:
-        got = 0
-        for pool, n in [*quota.items(), *((p, batch) for p in quota)]:
-            for c in [c for c in pools[pool] if c.key not in used][: min(n, batch - got)]:
-                out.append(Pick(c.key, c.score, pool, _reason(pool, c.score, threshold)))
-                used.add(c.key)
-                got += 1
-            if got >= batch:
-                break
+    while picks := choose(cands, [p.key for p in out], batch, threshold, strategy):
+        out += picks
     return out
 
 
