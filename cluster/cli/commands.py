@@ -156,6 +156,9 @@ def cmd_train(args) -> int:
         progress=not args.no_progress,
         use_verdicts=args.verdicts,
         shared_fs=args.shared_fs,
+        base_model=args.from_model,
+        scratch=args.scratch,
+        finetune_epochs=args.finetune_epochs,
     )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0

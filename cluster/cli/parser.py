@@ -13,7 +13,7 @@ from cluster.run.extract import CHUNK_WINDOWS, DATASETS
 from pipeline.core.configs import parse_size
 from pipeline.core.review_queue import STRATEGIES
 from pipeline.core.spotting import REVIEW_FLOOR
-from pipeline.learn.lstm import ModelConfig
+from pipeline.learn.lstm import FINETUNE_EPOCHS, ModelConfig
 from pipeline.vision.config import FLOW_METHODS
 
 Subparsers = argparse._SubParsersAction
@@ -221,7 +221,26 @@ def _add_train(sub: Subparsers) -> None:
     t.add_argument(
         "--verdicts",
         action="store_true",
-        help="label videos without ground truth from the store's annotator verdicts",
+        help="label videos without ground truth from the store's annotator verdicts, and "
+        "fine-tune the model they were given on (when the store holds it)",
+    )
+    base = t.add_mutually_exclusive_group()
+    base.add_argument(
+        "--from-model",
+        metavar="ID",
+        help="fine-tune this model of the store (each fold from its fold of the same "
+        "subject) instead of training new networks; its settings replace the ones above",
+    )
+    base.add_argument(
+        "--scratch",
+        action="store_true",
+        help="with --verdicts: train new networks instead of fine-tuning",
+    )
+    t.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=FINETUNE_EPOCHS,
+        help=f"epochs of a fine-tune (default {FINETUNE_EPOCHS})",
     )
     _add_shared_fs(t)
     t.add_argument("--no-progress", action="store_true")
@@ -348,7 +367,7 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument(
         "--finetune-epochs",
         type=int,
-        default=10,
+        default=FINETUNE_EPOCHS,
         help="each round fine-tunes the last round's model for this many epochs "
         "(0: retrains from scratch each round)",
     )

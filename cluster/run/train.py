@@ -42,13 +42,27 @@ from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.spot import chosen_threshold
 from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
-from cluster.store.models import pack_model, record_spotting, record_verdicts, unpack_model
+from cluster.store.models import (
+    archive_model,
+    pack_model,
+    record_spotting,
+    record_verdicts,
+    saved_archive,
+    saved_folds,
+    unpack_model,
+)
 from cluster.store.parquet import read_table, window_predictions, write_model_rows
 from cluster.store.store import Store
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import Verdict
 from pipeline.learn.layout import FeatureLayout
-from pipeline.learn.lstm import DEFAULT_THRESHOLD, ModelConfig, SpotterModel, limit_threads
+from pipeline.learn.lstm import (
+    DEFAULT_THRESHOLD,
+    FINETUNE_EPOCHS,
+    ModelConfig,
+    SpotterModel,
+    limit_threads,
+)
 from schemas import WINDOW_PREDICTIONS, conform
 
 log = logging.getLogger(__name__)
@@ -65,21 +79,28 @@ def fit_fold(
     cfg: ModelConfig,
     run_id: str,
     fold: str | None,
+    base: bytes | None = None,
+    epochs: int | None = None,
     threads: int = 1,
 ) -> tuple[bytes, np.ndarray, float]:
     """Train on subjects other than ``fold`` (all when None); score ``fold``'s windows.
 
-    Returns (model archive bytes, held-out (micro, macro or None, timestep scores or None)
-    scores, seconds). Runs in a worker.
+    ``base``: a saved model (cluster.store.models.saved_archive) to fine-tune for ``epochs``
+    instead of a new network of ``cfg``. Returns (model archive bytes, held-out (micro,
+    macro or None, timestep scores or None) scores, seconds). Runs in a worker.
     """
     limit_threads(threads)
     t0 = time.perf_counter()
     train = (y >= 0) & (subjects != fold) if fold is not None else (y >= 0)
-    model = SpotterModel.build(layout, cfg)
+    model = SpotterModel.build(layout, cfg) if base is None else archive_model(base)
+    base_id = None if base is None else model.model_id
     model.fit(
         X[train], y[train].astype(np.int64), data_fingerprint=f"{run_id}:{fold or 'all'}",
-        steps=steps[train] if cfg.extent else None,
+        steps=steps[train] if model.config.extent else None, epochs=epochs,
     )  # fmt: skip
+    if base_id is not None:
+        model.training["fine_tuned_from"] = base_id
+        model.spotting = {}  # the base's threshold: chosen again on this run's folds
     test = subjects == fold if fold is not None else np.zeros(len(y), bool)
     scores = (*model.predict_kinds(X[test]), model.predict_steps(X[test]))
     return pack_model(model), scores, time.perf_counter() - t0
@@ -98,12 +119,19 @@ class TrainSummary:
     verdict_positives: int = 0  # windows labelled positive by verdicts
     verdict_negatives: int = 0  # windows labelled negative (hard negatives) by verdicts
     spotting: dict | None = None  # the threshold chosen on the folds (cluster.run.spot)
+    base: str | None = None  # the model fine-tuned (None: trained from scratch)
+    finetune_epochs: int | None = None
 
     def lines(self) -> list[str]:
         out = [
             f"model {self.model_id}: {len(self.folds)} LOSO folds on {self.windows} windows "
             f"({self.positives} micro, {self.macro} macro) in {self.wall_seconds:.1f} s"
         ]
+        if self.base is not None:
+            out.append(
+                f"  fine-tuned from model {self.base} for {self.finetune_epochs} epochs, each "
+                "fold from that model's fold of the same subject"
+            )
         if self.verdicts is not None:
             out.append(
                 f"  labels from {self.verdicts} verdicts: {self.verdict_positives} positive and "
@@ -130,8 +158,13 @@ class TrainSummary:
         return out
 
 
-def model_id_for(data: Dataset, cfg: ModelConfig) -> str:
-    blob = json.dumps({"cfg": cfg.to_dict(), "layout": data.layout.to_dict()}, sort_keys=True)
+def model_id_for(data: Dataset, cfg: ModelConfig, base: tuple[str, int] | None = None) -> str:
+    """``lstm-<hash>`` of the recipe, the layout, the data and (fine-tuning) the base model
+    and the epochs."""
+    recipe = {"cfg": cfg.to_dict(), "layout": data.layout.to_dict()}
+    if base is not None:
+        recipe["base"] = list(base)
+    blob = json.dumps(recipe, sort_keys=True)
     digest = hashlib.sha256(blob.encode() + data.X.tobytes()[: 1 << 20] + data.y.tobytes())
     return "lstm-" + digest.hexdigest()[:10]
 
@@ -156,6 +189,41 @@ def _labelled_subjects(data: Dataset, store: Store, use_verdicts: bool) -> list[
     return subjects
 
 
+def reviewed_model(store: Store, verdicts: list[Verdict]) -> str | None:
+    """The model annotators reviewed last: the newest verdict's model whose saved folds the
+    store holds (None: none of them)."""
+    for v in sorted(verdicts, key=lambda v: v.created_at, reverse=True):
+        if store.exists(*paths.model_folder(v.model_id, None), "model.json"):
+            return v.model_id
+    return None
+
+
+def base_config(store: Store, base: str) -> ModelConfig:
+    """The config of ``base``, the model to fine-tune (its model on every subject)."""
+    parts = [*paths.model_folder(base, None), "model.json"]
+    if not store.exists(*parts):
+        raise FileNotFoundError(
+            f"store {store.uri or store.root} has no model {base!r} to fine-tune (no "
+            f"{'/'.join(parts)}): name one it holds, or train from scratch"
+        )
+    info = json.loads(store.read_text(*parts))
+    return ModelConfig.from_dict(info["config"], source=store.path(*parts))
+
+
+def base_archives(
+    store: Store, base: str, data: Dataset, subjects: list[str]
+) -> dict[str | None, bytes]:
+    """Per fold, the saved model of ``base`` to fine-tune: the base's fold of the same
+    subject, so a held-out subject stays unseen; for a subject the base has no fold of
+    (unlabelled when it was trained, so its model on every subject never saw it), that
+    model; for the model on every subject (None), the base's."""
+    whole = saved_archive(store, base, None)
+    archive_model(whole).layout.check(data.layout, where=f"model {base}")
+    folds = set(saved_folds(store, base))
+    archives = {s: saved_archive(store, base, s) if s in folds else whole for s in subjects}
+    return {**archives, None: whole}
+
+
 def train_loso(
     store: Store,
     cfg: ModelConfig,
@@ -165,30 +233,57 @@ def train_loso(
     progress: bool = True,
     use_verdicts: bool = False,
     shared_fs: bool = False,
+    base_model: str | None = None,
+    scratch: bool = False,
+    finetune_epochs: int = FINETUNE_EPOCHS,
 ) -> TrainSummary:
     """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
 
     ``use_verdicts``: videos without ground truth are labelled from the store's verdicts
     (cluster.run.training_data.load_dataset), and subjects labelled that way take part in LOSO
-    like the others.
+    like the others. Then, unless ``scratch``, the model the verdicts were given on
+    (:func:`reviewed_model`) is fine-tuned for ``finetune_epochs`` instead of training new
+    networks (``cfg`` gives way to that model's). ``base_model`` names
+    the model to fine-tune, with or without verdicts.
     """
+    if finetune_epochs < 1:
+        raise ValueError(f"finetune_epochs must be >= 1, got {finetune_epochs}")
     t0 = time.perf_counter()
     runner = make_executor(executor)
     local = [store.uri or store.root] if store.is_local else []
     require_shared(runner, {"store": local}, shared_fs)
     store.check_writable()  # models and predictions go here: fail before any work
     verdicts = _store_verdicts(store) if use_verdicts else None
+    if base_model is None and verdicts is not None and not scratch:
+        base_model = reviewed_model(store, verdicts)
+        if base_model is None:
+            log.warning("no model the verdicts were given on is in the store: from scratch")
+    if base_model is not None:
+        cfg = base_config(store, base_model)
     data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
     subjects = _labelled_subjects(data, store, use_verdicts)
-    summary = TrainSummary(model_id_for(data, cfg))
+    bases = None if base_model is None else base_archives(store, base_model, data, subjects)
+    summary = TrainSummary(
+        model_id_for(data, cfg, None if bases is None else (base_model, finetune_epochs))
+    )
+    if bases is not None:
+        summary.base, summary.finetune_epochs = base_model, finetune_epochs
     summary.windows, summary.positives = int((data.y >= 0).sum()), int((data.y == 1).sum())
     summary.macro = int((data.y == 2).sum())
     if verdicts is not None:
         summary.verdicts = len(verdicts)
         summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
-    scores = _run_folds(
-        store, data, cfg, [*subjects, None], summary, runner, gpu_fraction, progress
-    )
+    folds = {f: (f, None if bases is None else bases[f], finetune_epochs if bases else None)
+             for f in [*subjects, None]}  # fmt: skip
+    scores = _run_folds(store, data, cfg, folds, summary, runner, gpu_fraction, progress)
+    _finish(store, data, summary, scores)
+    summary.wall_seconds = time.perf_counter() - t0
+    return summary
+
+
+def _finish(store: Store, data: Dataset, summary: TrainSummary, scores: dict) -> None:
+    """Held-out predictions to the store; the spotting threshold chosen on them and what
+    the model learned from verdicts, into its ``model.json``."""
     predictions = predictions_table(data, scores, summary.model_id)
     write_model_rows(store, paths.PREDICTIONS, summary.model_id, predictions)
     truth = ground_truth(store, ("micro",))
@@ -198,32 +293,33 @@ def train_loso(
     summary.spotting = chosen_threshold(predictions, truth, videos)
     if summary.spotting and "all" not in summary.failed:
         record_spotting(store, summary.model_id, summary.spotting)
-    if verdicts is not None and "all" not in summary.failed:
+    if summary.verdicts is not None and "all" not in summary.failed:
         learned = {"verdicts": summary.verdicts, "positive_windows": summary.verdict_positives,
                    "negative_windows": summary.verdict_negatives}  # fmt: skip
+        if summary.base is not None:
+            learned["fine_tuned_from"] = summary.base
         record_verdicts(store, summary.model_id, learned)
-    summary.wall_seconds = time.perf_counter() - t0
-    return summary
 
 
 def _run_folds(
     store: Store,
     data: Dataset,
     cfg: ModelConfig,
-    folds: list[str | None],
+    folds: dict[str | None, tuple],
     summary: TrainSummary,
     runner,
     gpu_fraction: float,
     progress: bool,
 ) -> dict[str, tuple]:
-    """Fit every fold on ``runner``; save each model as it comes back; held-out scores."""
+    """Fit every fold (its fit_fold arguments after the shared ones) on ``runner``; save
+    each model as it comes back; held-out scores."""
     from tqdm.auto import tqdm
 
     shared = (data.X, data.y, data.steps, data.subjects, data.layout, cfg, summary.model_id)
     options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
     scores: dict[str, tuple] = {}
     with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
-        for fold, out in runner.run(fit_fold, ((f, (f,)) for f in folds), shared, options):
+        for fold, out in runner.run(fit_fold, folds.items(), shared, options):
             bar.update()
             if isinstance(out, BaseException):
                 summary.failed[fold if fold is not None else "all"] = f"{type(out).__name__}: {out}"

@@ -18,6 +18,8 @@ from cluster.store.store import Store
 from pipeline.learn.lstm import SpotterModel
 
 MODEL_FILES = ("model.json", "model.keras")
+#: Saved beside them when the model has an extent head (pipeline.learn.lstm.SpotterModel.save).
+OPTIONAL_FILES = ("extent.keras",)
 
 
 def model_ids(store: Store, table: str) -> list[str]:
@@ -91,6 +93,44 @@ def unpack_model(archive: bytes, store: Store, *parts: str) -> None:
             store.put_atomic(data, *parts, member.name)
 
 
+def saved_folds(store: Store, model_id: str) -> list[str]:
+    """The subjects of ``model_id``'s saved LOSO fold models in ``store``, sorted."""
+    folder = paths.model_folder(model_id, None)[:-1]
+    if not store.exists(*folder):
+        return []
+    names = (p.rstrip("/").rsplit("/", 1)[-1] for p in store.fs.ls(store.path(*folder)))
+    return sorted(n.removeprefix("fold=") for n in names if n.startswith("fold="))
+
+
+def saved_archive(store: Store, model_id: str, fold: str | None) -> bytes:
+    """``model_id``'s saved model of ``fold`` (None: the one trained on every subject) as
+    a :func:`pack_model` archive, to send to a worker (:func:`archive_model`)."""
+    parts = paths.model_folder(model_id, fold)
+    missing = [n for n in MODEL_FILES if not store.exists(*parts, n)]
+    if missing:
+        raise FileNotFoundError(
+            f"{store.path(*parts)}: no {' or '.join(missing)} (a model folder of `mespot train`)"
+        )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in (*MODEL_FILES, *OPTIONAL_FILES):
+            if store.exists(*parts, name):
+                with store.fs.open(store.path(*parts, name), "rb") as f:
+                    data = f.read()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def archive_model(archive: bytes) -> SpotterModel:
+    """A :func:`pack_model` or :func:`saved_archive` archive loaded into memory."""
+    with tempfile.TemporaryDirectory() as d:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(d, filter="data")
+        return SpotterModel.load(Path(d))
+
+
 def _record(store: Store, model_id: str, key: str, value: dict) -> str:
     """Set ``key`` in the ``model.json`` of ``model_id``'s model trained on every subject."""
     parts = [*paths.model_folder(model_id, None), "model.json"]
@@ -132,6 +172,9 @@ def load_model(uri: str) -> SpotterModel:
             if not src.exists(name):
                 raise FileNotFoundError(f"{src.path(name)}: missing from the model folder")
             src.fs.get_file(src.path(name), str(Path(d) / name))
+        for name in OPTIONAL_FILES:  # without it the model would spot window-long
+            if src.exists(name):
+                src.fs.get_file(src.path(name), str(Path(d) / name))
         try:
             return SpotterModel.load(Path(d))
         except (ValueError, OSError, KeyError) as e:  # Keras says "File not found: /tmp/..."

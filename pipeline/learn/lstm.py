@@ -43,6 +43,8 @@ CLASS_WEIGHTS = ("balanced", "none")
 #: The spotting threshold of a model that has none of its own (saved before models learnt
 #: theirs, or trained outside ``mespot train``).
 DEFAULT_THRESHOLD = 0.5
+#: Epochs a fine-tune on new labels (e.g. annotators' verdicts) runs from a trained model.
+FINETUNE_EPOCHS = 10
 
 
 #: ModelConfig settings added after models were first saved, and the value a model saved

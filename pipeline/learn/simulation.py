@@ -31,7 +31,7 @@ from pipeline.core import configs
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import RULES
 from pipeline.core.review_queue import STRATEGIES
-from pipeline.learn.lstm import CLASS_WEIGHTS, ModelConfig
+from pipeline.learn.lstm import CLASS_WEIGHTS, FINETUNE_EPOCHS, ModelConfig
 
 #: Who signs the simulated verdicts.
 ANNOTATOR = "simulated"
@@ -125,7 +125,7 @@ class FeedbackConfig:
     miss_rate: float = 0.1  # a movement the annotator misses: no where yes is right
     unsure_rate: float = 0.05  # an interval the annotator is unsure of
     mark_extent: bool = True  # a yes marks the movement's onset and offset
-    finetune_epochs: int = 10  # > 0: each round fine-tunes the last model; 0: from scratch
+    finetune_epochs: int = FINETUNE_EPOCHS  # > 0: each round fine-tunes the last; 0: scratch
 
     def __post_init__(self) -> None:
         for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):

@@ -46,6 +46,12 @@ def main() -> None:
     p.add_argument("--finetune-epochs", type=int, default=10)
     p.add_argument("--corpus-seed", type=int, default=0, help="the synthetic corpus' seed")
     p.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="synthesize the corpus and extract its features, nothing else (to fix a "
+        "held-out corpus before any tuning)",
+    )
+    p.add_argument(
         "--realistic",
         action="store_true",
         help="the AU-coded corpus of `mespot synth --realistic` on every training photo "
@@ -104,6 +110,9 @@ def main() -> None:
         ray.shutdown()
     timings["extract"] = time.perf_counter() - t
     print(summary.lines()[0])
+    if args.prepare_only:
+        print("seconds:", {k: round(v, 1) for k, v in timings.items()})
+        return
 
     cfg = FeedbackConfig(
         labelled=args.labelled,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -173,6 +174,36 @@ def test_train_with_verdicts_makes_a_fold_of_the_verdict_subject(store, capsys):
     model_id = model_dir.name
     assert learned_verdicts(store, model_id) == 6
     assert learned_verdicts(store, "no-such-model") is None
+    assert "fine-tuned" not in out  # the verdicts' model "m" is not in the store
+
+
+@pytest.mark.slow
+def test_train_with_verdicts_fine_tunes_the_model_they_were_given_on(store, capsys):
+    log = VerdictLog(store)
+    for v in S2_VERDICTS:
+        log.append(v)
+    args = ["train", str(store.root), "--epochs", "2", "--executor", "local", "--no-progress"]
+    assert main([*args, "--verdicts"]) == 0
+    (first,) = (p.name for p in Path(store.root, "models").iterdir())
+    # annotators review the new model's intervals: a yes on s2's window 1
+    log.append(replace(verdict("s2", 10, 30, "yes", minutes=9), model_id=first))
+    capsys.readouterr()
+    assert main([*args, "--verdicts", "--finetune-epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"fine-tuned from model {first} for 1 epochs" in out
+    assert "labels from 7 verdicts: 2 positive and 1 negative windows" in out
+    (second,) = {p.name for p in Path(store.root, "models").iterdir()} - {first}
+    for fold in ("fold=s1", "fold=s2", "all"):  # each from the same subject's fold
+        base = json.loads(Path(store.root, "models", first, fold, "model.json").read_text())
+        info = json.loads(Path(store.root, "models", second, fold, "model.json").read_text())
+        assert info["training"]["fine_tuned_from"] == base["model_id"]
+    info = json.loads(Path(store.root, "models", second, "all", "model.json").read_text())
+    assert info["verdicts"]["fine_tuned_from"] == first
+    assert learned_verdicts(store, second) == 7
+    # --scratch trains new networks on the same labels: another model, not fine-tuned
+    assert main([*args, "--verdicts", "--scratch"]) == 0
+    assert "fine-tuned" not in capsys.readouterr().out
+    assert len(list(Path(store.root, "models").iterdir())) == 3
 
 
 def test_train_verdicts_refuses_a_store_without_verdicts(store, capsys):

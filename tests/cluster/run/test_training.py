@@ -57,6 +57,7 @@ def test_the_final_model_spots_at_its_own_threshold(trained, tmp_path, capsys):
     model = load_model(str(store / "models" / model_id / "all"))
     # The tiny corpus holds no micro-movement: nothing to choose a threshold by.
     assert model.spotting == {} and model.threshold == 0.5
+    assert model.extent_model is not None  # extent.keras travels with the model
     # A threshold recorded after training (as `mespot train` does once the folds are
     # back) loads with the model and leaves its id alone.
     record_spotting(Store.open(str(store)), model_id, {"threshold": 0.7})
@@ -66,6 +67,26 @@ def test_the_final_model_spots_at_its_own_threshold(trained, tmp_path, capsys):
     assert f"model {model_id}, threshold 0.7 (the model's own): " in capsys.readouterr().out
     fold = load_model(str(store / "models" / model_id / "fold=006"))
     assert fold.spotting == {} and fold.threshold == 0.5
+
+
+def test_from_model_fine_tunes_each_fold_from_the_same_subjects_fold(trained, capsys):
+    store, model_id = trained
+    args = ["train", str(store), "--executor", "local", "--no-progress", "--finetune-epochs", "1"]
+    assert main([*args, "--from-model", "lstm-nope"]) == 2
+    assert "has no model 'lstm-nope' to fine-tune" in capsys.readouterr().err
+    assert main([*args, "--from-model", model_id]) == 0
+    out = capsys.readouterr().out
+    assert f"fine-tuned from model {model_id} for 1 epochs" in out
+    new = {p.name for p in (store / "models").iterdir()} - {model_id}
+    assert len(new) == 1  # a model of its own, beside the base
+    (new_id,) = new
+    for fold in ("fold=006", "fold=007", "all"):
+        base = json.loads((store / "models" / model_id / fold / "model.json").read_text())
+        info = json.loads((store / "models" / new_id / fold / "model.json").read_text())
+        assert info["training"]["fine_tuned_from"] == base["model_id"]
+        assert info["training"]["epochs"] == 1 and info["config"] == base["config"]
+    shutil.rmtree(store / "models" / new_id)  # the other tests expect one model
+    shutil.rmtree(store / "predictions" / f"model={new_id}")
 
 
 def test_evaluate_writes_the_report_for_both_methods(trained, capsys):
