@@ -22,7 +22,7 @@ from cluster.store.store import Store
 from pipeline.core.extents import step_labels
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import class_labels, inside
-from pipeline.core.verdicts import Verdict, labels_from_verdicts
+from pipeline.core.verdicts import Verdict, labels_from_verdicts, steps_from_verdicts
 from pipeline.learn.layout import FeatureLayout, window_arrays
 from pipeline.vision.config import FeatureConfig
 
@@ -38,8 +38,8 @@ class Dataset:
     layout: FeatureLayout
     config: FeatureConfig  # what the features were made with
     from_verdicts: np.ndarray | None = None  # (N,) bool: label given by verdicts
-    # (N, T) int8: 1 where a timestep lies in a micro-movement of the ground truth, else 0;
-    # -1 for windows of videos without ground truth (pipeline.core.extents.step_labels)
+    # (N, T) int8: 1 where a timestep lies in a micro-movement of the ground truth (or of a
+    # yes verdict's extent), else 0; -1 for unlabelled windows (pipeline.core.extents.step_labels)
     steps: np.ndarray | None = None
 
     @property
@@ -60,8 +60,8 @@ def load_dataset(
 
     With ``verdicts``, videos without ground truth (every window's ``label`` null) take
     their labels from the resolved verdicts (yes -> positive windows, no -> hard
-    negatives, the rest unlabelled); videos with ground truth keep it, whatever was said
-    about them.
+    negatives, the rest unlabelled) and so do those windows' timesteps (a yes's extent);
+    videos with ground truth keep it, whatever was said about them.
     """
     config = read_feature_config(store)  # first: a store of an older format says so
     table = read_table(store, paths.FEATURES)
@@ -73,6 +73,7 @@ def load_dataset(
     y = class_labels(y, macro_windows(store, used, config))
     from_verdicts = None
     if verdicts is not None:
+        verdicts = list(verdicts)  # read twice: window labels, then timestep labels
         datasets, _, videos, starts, ends = window_columns(used, config.label_span_s)
         keys = list(zip(datasets, subjects, videos, strict=True))
         truth_videos = {k for k, label in zip(keys, y, strict=True) if label >= 0}
@@ -82,6 +83,12 @@ def load_dataset(
         )
         from_verdicts = ~with_truth & (given >= 0)
         y = np.where(from_verdicts, given, y).astype(np.int8)
+        frames = (used.column(c).to_numpy() for c in ("start_frame", "end_frame"))
+        given_steps = steps_from_verdicts(
+            datasets, subjects, videos, *frames, np.where(from_verdicts, y, -1), verdicts,
+            layout.n_timesteps,
+        )  # fmt: skip
+        steps = np.where(from_verdicts[:, None], given_steps, steps).astype(np.int8)
     subjects = loso_subjects(used, subjects)
     return Dataset(used, X, y, subjects, layout, config, from_verdicts, steps)
 

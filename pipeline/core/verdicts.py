@@ -17,7 +17,8 @@ the log becomes labels:
   everything else unlabelled). A ``yes`` labels by its extent (:attr:`Resolution.extent`)
   where one was marked, as ground truth labels by its movements, so one yes labels every
   window that covers the movement. ``mespot train --verdicts`` and the feedback simulation
-  both label windows with it.
+  both label windows with it. The same extents label the windows' timesteps
+  (:func:`steps_from_verdicts`), for a model's extent head.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pipeline.core import configs
+from pipeline.core.extents import step_labels
 from pipeline.core.intervals import Interval
 from pipeline.core.labels import LABEL_MIN_COVERAGE, verdict_labels
 from schemas import VERDICT_VALUES
@@ -277,6 +279,15 @@ def labels_from_verdicts(
             f"window arrays differ in length: {len(d)}, {len(s)}, {len(v)}, {len(st)}, {len(en)}"
         )
     labels = np.full(len(st), -1, np.int8)
+    for (dataset, subject, video), (yes, no) in sorted(_by_video(verdicts).items()):
+        mask = (d == dataset) & (s == subject) & (v == video)
+        if mask.any():
+            labels[mask] = verdict_labels(st[mask], en[mask], yes, no, min_coverage=min_coverage)
+    return labels
+
+
+def _by_video(verdicts: Iterable[Verdict]) -> dict[VideoKey, tuple[list[Interval], list[Interval]]]:
+    """Each video's resolved (yes, no) intervals: a yes by its extent where one was marked."""
     by_video: dict[VideoKey, tuple[list[Interval], list[Interval]]] = {}
     for key, res in resolve(verdicts).items():
         if res.label is not None:
@@ -285,8 +296,32 @@ def labels_from_verdicts(
                 yes.append(res.extent or key.interval)
             else:
                 no.append(key.interval)
-    for (dataset, subject, video), (yes, no) in sorted(by_video.items()):
-        mask = (d == dataset) & (s == subject) & (v == video)
-        if mask.any():
-            labels[mask] = verdict_labels(st[mask], en[mask], yes, no, min_coverage=min_coverage)
-    return labels
+    return by_video
+
+
+def steps_from_verdicts(
+    datasets: ArrayLike,
+    subjects: ArrayLike,
+    videos: ArrayLike,
+    starts: ArrayLike,
+    ends: ArrayLike,
+    labels: ArrayLike,
+    verdicts: Iterable[Verdict],
+    n_steps: int,
+) -> np.ndarray:
+    """Timestep labels (N, n_steps) int8 of the windows verdicts label (``labels`` >= 0, as
+    :func:`labels_from_verdicts` gives them), as ground truth's
+    (pipeline.core.extents.step_labels): 1 where a timestep's middle lies inside a yes's
+    extent (its interval when none was marked), else 0; rows of -1 for unlabelled windows.
+    ``starts``/``ends``: the windows' first and last frames (not their label spans)."""
+    d, s, v = (np.asarray(a, dtype=object) for a in (datasets, subjects, videos))
+    st, en = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    y = np.asarray(labels)
+    if not len(d) == len(s) == len(v) == len(st) == len(en) == len(y):
+        raise ValueError("window arrays and labels differ in length")
+    out = np.full((len(y), n_steps), -1, np.int8)
+    for (dataset, subject, video), (yes, _no) in _by_video(verdicts).items():
+        rows = np.flatnonzero((d == dataset) & (s == subject) & (v == video) & (y >= 0))
+        if len(rows):
+            out[rows] = step_labels(st[rows], en[rows], n_steps, yes)
+    return out

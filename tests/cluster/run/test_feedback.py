@@ -152,6 +152,13 @@ def test_load_dataset_labels_only_videos_without_ground_truth(store):
     assert [got["s2", i] for i in range(N_WINDOWS)] == S2_WANT
     assert data.verdict_counts == (1, 1)
     assert data.from_verdicts.sum() == 2 and set(data.subjects[data.from_verdicts]) == {"s2"}
+    # their timesteps too, for the extent head: window 3 [30, 50] has timestep middles at
+    # frames 33.5, 40 and 46.5, of which the yes interval 30..45 holds the first two
+    rows = zip(data.subjects, data.table.column("window").to_pylist(), data.steps.tolist(),
+               strict=True)  # fmt: skip
+    steps = {(s, w): row for s, w, row in rows}
+    assert steps["s2", 3] == [1, 1, 0] and steps["s2", 6] == [0, 0, 0]
+    assert steps["s2", 0] == [-1, -1, -1] and steps["s1", 1] != [-1, -1, -1]
 
 
 @pytest.mark.slow

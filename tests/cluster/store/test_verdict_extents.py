@@ -19,6 +19,7 @@ from pipeline.core.verdicts import (
     labels_from_verdicts,
     parse_verdict,
     resolve,
+    steps_from_verdicts,
 )
 from schemas import VERDICTS
 
@@ -78,6 +79,32 @@ def test_one_marked_yes_labels_every_window_covering_the_movement():
     labels = labels_from_verdicts(*cols, [marked])
     assert starts[labels == 1].tolist() == [100, 120]
     assert (labels[(starts != 100) & (starts != 120)] == -1).all()
+
+
+def test_a_marked_yes_labels_the_timesteps_it_covers():
+    # windows of 5 timesteps over frames [s, s + 50]: steps at s + 0-10, 10-20, ... 40-50
+    # (middles s + 5, 15, 25, 35, 45). The yes marks 125..150; a no on window 200..250.
+    #   window 100..150: middles 105 115 125 135 145 -> 0 0 1 1 1
+    #   window 120..170: middles 125 135 145 155 165 -> 1 1 1 0 0
+    #   window 200..250 (wholly inside the no): all 0; every other window: -1
+    starts = np.arange(0, 300, 20)
+    ends = starts + 50
+    keys = (["samm"] * len(starts), ["s1"] * len(starts), ["v1"] * len(starts))
+    log = [verdict("a", "yes", 0, 100, 150, onset_frame=125, offset_frame=150),
+           verdict("a", "no", 1, 200, 250)]  # fmt: skip
+    labels = labels_from_verdicts(*keys, starts, ends, log)
+    steps = steps_from_verdicts(*keys, starts, ends, labels, log, n_steps=5)
+    by_start = dict(zip(starts.tolist(), steps.tolist(), strict=True))
+    assert by_start[100] == [0, 0, 1, 1, 1]
+    assert by_start[120] == [1, 1, 1, 0, 0]
+    assert by_start[200] == [0, 0, 0, 0, 0]
+    others = [s for s in by_start if s not in (100, 120, 200)]
+    assert all(by_start[s] == [-1] * 5 for s in others)
+    # an unmarked yes: the interval stands for the movement
+    plain = [verdict("a", "yes", 0, 100, 150)]
+    steps = steps_from_verdicts(*keys, starts, ends, labels_from_verdicts(*keys, starts, ends,
+                                plain), plain, n_steps=5)  # fmt: skip
+    assert steps[starts == 100].tolist() == [[1, 1, 1, 1, 1]]
 
 
 def test_extents_are_stored_and_old_logs_still_load(tmp_path):
