@@ -280,6 +280,7 @@ def cmd_feedback(args) -> int:
         unsure_rate=args.unsure_rate,
         mark_extent=not args.no_extent,
         finetune_epochs=args.finetune_epochs,
+        extent=not args.window_spots,
     )
     result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))

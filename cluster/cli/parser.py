@@ -14,6 +14,7 @@ from pipeline.core.configs import parse_size
 from pipeline.core.review_queue import STRATEGIES
 from pipeline.core.spotting import REVIEW_FLOOR
 from pipeline.learn.lstm import FINETUNE_EPOCHS, ModelConfig
+from pipeline.learn.simulation import FeedbackConfig
 from pipeline.vision.config import FLOW_METHODS
 
 Subparsers = argparse._SubParsersAction
@@ -353,7 +354,13 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument("--per-round", type=int, default=10, help="intervals reviewed per round")
     fb.add_argument("--seeds", type=int, default=3, help="model seeds 0..S-1")
     fb.add_argument("--epochs", type=int, default=50)
-    fb.add_argument("--threshold", type=float, default=0.5, help="spotting threshold")
+    fb.add_argument(
+        "--threshold",
+        type=float,
+        default=FeedbackConfig.threshold,
+        help=f"micro spotting threshold (default {FeedbackConfig.threshold}; on the extent "
+        "head's profile, else on window scores)",
+    )
     fb.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -364,6 +371,11 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument("--miss-rate", type=float, default=0.1, help="share of movements missed")
     fb.add_argument("--unsure-rate", type=float, default=0.05, help="share of unsure answers")
     fb.add_argument("--no-extent", action="store_true", help="a yes marks no extent")
+    fb.add_argument(
+        "--window-spots",
+        action="store_true",
+        help="models without the extent head: window-long micro spots (greedy NMS)",
+    )
     fb.add_argument(
         "--finetune-epochs",
         type=int,

@@ -32,15 +32,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from cluster.run.evaluate import ground_truth, video_results
+from cluster.run.feedback_report import write_report
 from cluster.run.spot import scored_videos, spot_table
 from cluster.run.training_data import Dataset, load_dataset
 from cluster.store import paths
@@ -52,7 +51,13 @@ from pipeline.core.intervals import Interval
 from pipeline.core.labels import NEGATIVE_MIN_OVERLAP
 from pipeline.core.metrics import RULES, evaluate
 from pipeline.core.review_queue import Candidate, choose, video_candidates
-from pipeline.core.verdicts import IntervalKey, Verdict, labels_from_verdicts, resolve
+from pipeline.core.verdicts import (
+    IntervalKey,
+    Verdict,
+    labels_from_verdicts,
+    resolve,
+    steps_from_verdicts,
+)
 from pipeline.learn.lstm import SpotterModel, limit_threads
 from pipeline.learn.simulation import (
     ANNOTATOR,
@@ -61,7 +66,6 @@ from pipeline.learn.simulation import (
     answer,
     confirmed,
     curve_markdown,
-    plot_curve,
     split_subjects,
     summarise,
     summarise_reference,
@@ -80,6 +84,8 @@ class FeedbackResult:
     reference: dict
     stopped: dict[int, str] = field(default_factory=dict)  # seed -> why it stopped early
     paths: dict[str, str] = field(default_factory=dict)
+    control_rows: list[dict] = field(default_factory=list)  # one per seed (when fine-tuned)
+    control: dict = field(default_factory=dict)  # their mean ± std
 
     def lines(self) -> list[str]:
         s = self.split
@@ -87,7 +93,7 @@ class FeedbackResult:
             f"simulation {self.sim_id}: labelled {', '.join(s.labelled)}; feedback "
             f"{', '.join(s.feedback)}; test {', '.join(s.test)}",
             "",
-            *curve_markdown(self.summary, self.reference),
+            *curve_markdown(self.summary, self.reference, self.control),
         ]
         out += [f"seed {seed}: {why}" for seed, why in sorted(self.stopped.items())]
         return out
@@ -145,28 +151,33 @@ def _prepare(store: Store, cfg: FeedbackConfig) -> tuple[_Corpus, Split, str, tu
 
 
 def _fit(
-    c: _Corpus, y: np.ndarray, cfg: FeedbackConfig, seed: int, base: SpotterModel | None = None
-) -> SpotterModel:
-    """A model trained on the windows ``y`` labels: from scratch, or ``base`` fine-tuned for
-    ``cfg.finetune_epochs`` more epochs (changed in place)."""
+    c: _Corpus, y: np.ndarray, steps: np.ndarray, cfg: FeedbackConfig, seed: int,
+    base: SpotterModel | None = None, epochs: int | None = None,
+) -> SpotterModel:  # fmt: skip
+    """A model trained on the windows ``y`` labels (their timesteps by ``steps``): from
+    scratch, or ``base`` fine-tuned for ``epochs`` (default ``cfg.finetune_epochs``) more
+    epochs (changed in place)."""
     train = y >= 0
     counts = np.bincount(y[train], minlength=2)
     if counts.min() == 0:  # _prepare rules this out; verdicts only add labels
         raise ValueError(f"one-class training data: {counts[0]} negative, {counts[1]} positive")
+    model = base or SpotterModel.build(c.data.layout, cfg.model_config(seed))
     if base is not None:
-        base.fit(c.data.X[train], y[train].astype(np.int64), epochs=cfg.finetune_epochs)
-        return base
-    model = SpotterModel.build(c.data.layout, cfg.model_config(seed))
-    model.fit(c.data.X[train], y[train].astype(np.int64))
+        epochs = cfg.finetune_epochs if epochs is None else epochs
+    model.fit(
+        c.data.X[train], y[train].astype(np.int64), epochs=epochs,
+        steps=steps[train] if model.config.extent else None,
+    )  # fmt: skip
     return model
 
 
 def _spots(c: _Corpus, model: SpotterModel, mask: np.ndarray, threshold: float):
-    """(window scores, their predictions table, spotted intervals table) of the windows in
-    ``mask``."""
-    scores = model.predict(c.data.X[mask])
+    """(window scores, their predictions table, spotted micro intervals table) of the
+    windows in ``mask``: on the extent head's profile when the model has one."""
+    x = c.data.X[mask]
+    scores = model.predict(x)
     rows = c.data.table.filter(pa.array(mask))
-    preds = window_predictions(rows, scores, model.model_id, "none")
+    preds = window_predictions(rows, scores, model.model_id, "none", None, model.predict_steps(x))
     return scores, preds, spot_table(preds, c.videos, threshold)
 
 
@@ -180,11 +191,18 @@ def _evaluate(c: _Corpus, model: SpotterModel, threshold: float) -> dict:
     return out | {"auc": auc, "footage": report.footage_fraction, "spots": intervals.num_rows}
 
 
-def _labels(c: _Corpus, verdicts: list[Verdict]) -> np.ndarray:
-    """Labelled subjects' ground truth, feedback subjects' verdict labels, nothing else."""
+def _labels(c: _Corpus, verdicts: list[Verdict]) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled subjects' ground truth, feedback subjects' verdict labels, nothing else:
+    the windows' classes and their timestep labels (a yes's extent on the feedback
+    subjects, pipeline.core.verdicts.steps_from_verdicts)."""
     y = np.where(c.masks["labelled"], c.data.y, -1).astype(np.int8)
     given = labels_from_verdicts(*c.cols, verdicts, c.data.config.label_min_coverage)
-    return np.where(c.masks["feedback"], given, y).astype(np.int8)
+    y = np.where(c.masks["feedback"], given, y).astype(np.int8)
+    steps = np.where((y >= 0)[:, None], c.data.steps, -1)
+    frames = (c.data.table.column(k).to_numpy() for k in ("start_frame", "end_frame"))
+    on_feedback = np.where(c.masks["feedback"], y, -1)
+    given_steps = steps_from_verdicts(*c.cols[:3], *frames, on_feedback, verdicts, steps.shape[1])
+    return y, np.where(c.masks["feedback"][:, None], given_steps, steps).astype(np.int8)
 
 
 def _confirmed(c: _Corpus, verdicts: list[Verdict]) -> float | None:
@@ -253,8 +271,8 @@ def _row(
 ) -> tuple[dict, SpotterModel]:  # fmt: skip
     """Train on what is known after ``round_`` rounds of review (fine-tuning ``base`` when
     ``cfg.finetune_epochs``); evaluate on the test subjects."""
-    y = _labels(c, verdicts)
-    model = _fit(c, y, cfg, seed, base if cfg.finetune_epochs else None)
+    y, steps = _labels(c, verdicts)
+    model = _fit(c, y, steps, cfg, seed, base if cfg.finetune_epochs else None)
     from_verdicts = c.masks["feedback"] & (y >= 0)
     row = {
         "seed": seed,
@@ -295,13 +313,20 @@ def _simulate_seed(c: _Corpus, cfg: FeedbackConfig, seed: int, vlog: VerdictLog,
 
 
 def _reference(c: _Corpus, cfg: FeedbackConfig, seed: int) -> dict:
+    """Trained with the feedback subjects' full ground truth."""
     y = np.where(c.masks["labelled"] | c.masks["feedback"], c.data.y, -1).astype(np.int8)
-    model = _fit(c, y, cfg, seed)
-    return {
-        "seed": seed,
-        "train_windows": int((y >= 0).sum()),
-        **_evaluate(c, model, cfg.threshold),
-    }
+    steps = np.where((y >= 0)[:, None], c.data.steps, -1).astype(np.int8)
+    model = _fit(c, y, steps, cfg, seed)
+    return {"seed": seed, "train_windows": int((y >= 0).sum())} | _evaluate(c, model, cfg.threshold)
+
+
+def _control(c: _Corpus, cfg: FeedbackConfig, seed: int) -> dict:
+    """Round 0's model fine-tuned as long as the last round's, without verdicts: what the
+    epochs alone buy."""
+    y, steps = _labels(c, [])
+    model = _fit(c, y, steps, cfg, seed)
+    model = _fit(c, y, steps, cfg, seed, model, epochs=cfg.rounds * cfg.finetune_epochs)
+    return {"seed": seed, "train_windows": int((y >= 0).sum())} | _evaluate(c, model, cfg.threshold)
 
 
 def run_feedback(
@@ -315,8 +340,8 @@ def run_feedback(
     if store.exists(paths.SIMULATIONS, sim_id):  # a rerun: the same simulation, replaced
         store.fs.rm(store.path(paths.SIMULATIONS, sim_id), recursive=True)
     limit_threads(threads)
-    rows, refs, stopped = [], [], {}
-    total = cfg.seeds * (cfg.rounds + 2)
+    rows, refs, controls, stopped = [], [], [], {}
+    total = cfg.seeds * (cfg.rounds + 2 + (cfg.finetune_epochs > 0))
     with tqdm(total=total, unit="fit", desc="feedback", disable=not progress) as bar:
         for seed in range(cfg.seeds):
             vlog = VerdictLog(store, folder=paths.simulation_verdicts(sim_id, seed))
@@ -327,62 +352,12 @@ def run_feedback(
                 log.warning("seed %d: %s", seed, why)
             refs.append(_reference(c, cfg, seed))
             bar.update()
+            if cfg.finetune_epochs:  # retrained from scratch, round 0 is the control
+                controls.append(_control(c, cfg, seed))
+                bar.update()
     result = FeedbackResult(
-        sim_id, split, rows, refs, summarise(rows), summarise_reference(refs), stopped
-    )
-    result.paths = _write(store, cfg, result, kinds)
+        sim_id, split, rows, refs, summarise(rows), summarise_reference(refs), stopped,
+        control_rows=controls, control=summarise_reference(controls) if controls else {},
+    )  # fmt: skip
+    result.paths = write_report(store, cfg, result, kinds)
     return result
-
-
-def _write(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) -> dict[str, str]:
-    folder = [paths.REPORTS, res.sim_id]
-    s = res.split
-    curve = {
-        "sim_id": res.sim_id,
-        "store": store.uri or store.root,
-        "config": cfg.to_dict(),
-        "split": s.to_dict(),
-        "truth_kinds": list(kinds),
-        "verdicts": paths.simulation_verdicts(res.sim_id, "<s>"),
-        "summary": res.summary,
-        "reference": res.reference,
-        "rows": res.rows,
-        "reference_rows": res.references,
-        "stopped": {str(k): v for k, v in res.stopped.items()},
-    }
-    md = [
-        f"# mespot feedback simulation: {res.sim_id}",
-        "",
-        f"Subjects: labelled {', '.join(s.labelled)} (ground truth used); feedback "
-        f"{', '.join(s.feedback)} (reviewed by a simulated annotator, ground truth hidden); "
-        f"test {', '.join(s.test)} (evaluation only).",
-        "",
-        f"{cfg.seeds} seeds x {cfg.rounds} rounds of {cfg.per_round} reviewed intervals "
-        f"(review queue {cfg.strategy!r}, none overlapping one reviewed before; spotted at "
-        f"threshold {cfg.threshold}); {cfg.epochs} epochs per fit"
-        + (
-            f", each round fine-tuning the last for {cfg.finetune_epochs}"
-            if cfg.finetune_epochs
-            else ""
-        )
-        + ". The annotator says yes "
-        f"when an interval covers >= 80% of a {'/'.join(kinds)} ground-truth movement"
-        f"{', marking its extent' if cfg.mark_extent else ''}, misses {cfg.miss_rate:.0%} "
-        f"of those and is unsure of {cfg.unsure_rate:.0%} of the intervals. Figures on the "
-        "test subjects, "
-        "mean ± sample std over seeds; 'GT confirmed' is the fraction of the feedback "
-        "subjects' ground truth covered by a yes interval; 'all labelled' trains with the "
-        "feedback subjects' full ground truth.",
-        "",
-        *curve_markdown(res.summary, res.reference),
-    ]
-    md += ["", *(f"- seed {k}: {v}" for k, v in sorted(res.stopped.items()))] if res.stopped else []
-    out = {
-        "config": store.write_json(cfg.to_dict(), *folder, "feedback_config.json"),
-        "curve": store.write_text(json.dumps(curve, indent=2) + "\n", *folder, "curve.json"),
-        "markdown": store.write_text("\n".join(md) + "\n", *folder, "report.md"),
-    }
-    with tempfile.TemporaryDirectory() as d:
-        png = plot_curve(res.summary, res.reference, Path(d) / "curve.png")
-        out["plot"] = store.put_atomic(png.read_bytes(), *folder, "curve.png")
-    return out

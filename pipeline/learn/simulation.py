@@ -35,6 +35,8 @@ from pipeline.learn.lstm import CLASS_WEIGHTS, FINETUNE_EPOCHS, ModelConfig
 
 #: Who signs the simulated verdicts.
 ANNOTATOR = "simulated"
+#: The control row: trained as many epochs as the last round, on the labelled subjects only.
+CONTROL = "no verdicts, as long"
 #: The rule the simulated annotator answers by (the paper's, the one that labels windows).
 ANSWER_RULE = "coverage"
 
@@ -118,7 +120,9 @@ class FeedbackConfig:
     per_round: int = 10
     seeds: int = 3
     epochs: int = 50
-    threshold: float = 0.5
+    # micro spots at this (on the extent head's profile; mespot train learns 0.17-0.35
+    # there on its folds, a simulation has no folds to learn it on)
+    threshold: float = 0.3
     class_weight: str = "balanced"
     with_magnitude: bool = True
     strategy: str = "mixed"  # pipeline.core.review_queue.STRATEGIES
@@ -126,6 +130,7 @@ class FeedbackConfig:
     unsure_rate: float = 0.05  # an interval the annotator is unsure of
     mark_extent: bool = True  # a yes marks the movement's onset and offset
     finetune_epochs: int = FINETUNE_EPOCHS  # > 0: each round fine-tunes the last; 0: scratch
+    extent: bool = True  # models with the extent head, micro spots on its profile (shipped)
 
     def __post_init__(self) -> None:
         for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):
@@ -143,6 +148,8 @@ class FeedbackConfig:
         for name in ("miss_rate", "unsure_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not isinstance(self.extent, bool):
+            raise ValueError(f"extent must be true or false, got {self.extent!r}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}")
 
@@ -152,7 +159,7 @@ class FeedbackConfig:
             class_weight=self.class_weight,
             with_magnitude=self.with_magnitude,
             seed=seed,
-            extent=False,  # verdicts label windows, not timesteps; spots stay window-long
+            extent=self.extent,  # timestep labels: ground truth's, or a yes's extent
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,8 +248,11 @@ def _pm(stat: Mapping, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def curve_markdown(summary: Sequence[Mapping], reference: Mapping) -> list[str]:
-    """One table row per round (mean ± std over seeds), then the full-ground-truth row."""
+def curve_markdown(
+    summary: Sequence[Mapping], reference: Mapping, control: Mapping | None = None
+) -> list[str]:
+    """One table row per round (mean ± std over seeds), then the full-ground-truth row and
+    (``control``) the row of the model trained as long without verdicts."""
     rules = list(RULES)
     head = ["round", "seeds", "reviewed", "yes", "GT confirmed"]
     head += [f"{m} ({rule})" for rule in rules for m in ("recall", "precision", "F1")] + ["AUC"]
@@ -253,11 +263,12 @@ def curve_markdown(summary: Sequence[Mapping], reference: Mapping) -> list[str]:
         cells += [_pm(e[f"{rule}.{m}"]) for rule in rules for m in ("recall", "precision", "f1")]
         cells.append(_pm(e["auc"]))
         out.append("| " + " | ".join(cells) + " |")
-    if reference:
-        cells = ["all labelled", str(reference["auc"]["n"]), "-", "-", "-"]
-        cells += [_pm(reference[f"{r}.{m}"]) for r in rules for m in ("recall", "precision", "f1")]
-        cells.append(_pm(reference["auc"]))
-        out.append("| " + " | ".join(cells) + " |")
+    for name, ref in ((CONTROL, control), ("all labelled", reference)):
+        if ref:
+            cells = [name, str(ref["auc"]["n"]), "-", "-", "-"]
+            cells += [_pm(ref[f"{r}.{m}"]) for r in rules for m in ("recall", "precision", "f1")]
+            cells.append(_pm(ref["auc"]))
+            out.append("| " + " | ".join(cells) + " |")
     return out
 
 
@@ -266,11 +277,13 @@ def plot_curve(
     reference: Mapping,
     path: str | PathLike[str],
     title: str = "Annotator feedback",
+    control: Mapping | None = None,
 ) -> Path:
     """Recall and precision on the test subjects vs intervals reviewed, one panel per rule.
 
     Lines are the mean over seeds, bands mean ± std; dashed lines the reference trained
-    with the feedback subjects' full ground truth.
+    with the feedback subjects' full ground truth, dotted ones (``control``) the model
+    trained as long without verdicts.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -287,9 +300,11 @@ def plot_curve(
             sd = np.asarray([s["std"] for s in stats], np.float64)
             ax.plot(x, m, marker="o", color=color, label=metric)
             ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2, linewidth=0)
-            ref = reference.get(f"{rule}.{metric}", {}).get("mean") if reference else None
-            if ref is not None:
-                ax.axhline(ref, color=color, linestyle="--", linewidth=1, label=f"{metric}, all GT")
+            for ref, style, what in ((reference, "--", "all GT"), (control, ":", "no verdicts")):
+                level = ref.get(f"{rule}.{metric}", {}).get("mean") if ref else None
+                if level is not None:
+                    ax.axhline(level, color=color, linestyle=style, linewidth=1,
+                               label=f"{metric}, {what}")  # fmt: skip
         ax.set(xlabel="intervals reviewed (feedback subjects)", ylim=(0, 1.02))
         ax.set_ylabel("test subjects: mean ± std over seeds")
         ax.set_title(f"{title}: rule {rule}", fontsize="medium")

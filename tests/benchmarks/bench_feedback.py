@@ -38,7 +38,8 @@ def main() -> None:
     p.add_argument("--per-round", type=int, default=10)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=0.3)
+    p.add_argument("--window-spots", action="store_true", help="models without the extent head")
     p.add_argument("--strategy", choices=("mixed", "top"), default="mixed")
     p.add_argument("--miss-rate", type=float, default=0.1)
     p.add_argument("--unsure-rate", type=float, default=0.05)
@@ -127,6 +128,7 @@ def main() -> None:
         unsure_rate=args.unsure_rate,
         mark_extent=not args.no_extent,
         finetune_epochs=args.finetune_epochs,
+        extent=not args.window_spots,
     )
     t = time.perf_counter()
     result = run_feedback(store, cfg, progress=False)

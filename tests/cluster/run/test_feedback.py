@@ -337,6 +337,7 @@ def test_simulation_end_to_end(sim_store, capsys):
     argv += ["--per-round", str(k), "--seeds", "1", "--epochs", "2", "--threshold", "0"]
     perfect = ["--strategy", "top", "--miss-rate", "0", "--unsure-rate", "0"]
     perfect += ["--finetune-epochs", "0"]  # retrained from scratch each round
+    perfect += ["--window-spots"]  # window-long spots: many at threshold 0, known answers
     assert main([*argv, *perfect, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "labelled 006; feedback 007; test 008" in out
@@ -347,6 +348,7 @@ def test_simulation_end_to_end(sim_store, capsys):
     assert [r["reviewed"] for r in curve["rows"]] == [0, k, 2 * k]
     assert [r["round"] for r in curve["summary"]] == list(range(rounds + 1))
     assert len(curve["reference_rows"]) == 1 and curve["stopped"] == {}
+    assert curve["control_rows"] == []  # retrained from scratch: round 0 is the control
     assert curve["split"] == {"labelled": ["006"], "feedback": ["007"], "test": ["008"]}
     assert json.loads((report / "feedback_config.json").read_text())["per_round"] == k
     md = (report / "report.md").read_text()
@@ -385,17 +387,25 @@ def test_simulation_with_the_mixed_queue_reviews_below_the_threshold(sim_store, 
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "1"]
     argv += ["--per-round", "8", "--seeds", "1", "--epochs", "2", "--no-progress"]
     argv += ["--finetune-epochs", "1"]  # round 1 fine-tunes round 0's model
-    assert main(argv) == 0  # the defaults: mixed queue, 10% missed, 5% unsure
+    # a 2-epoch model's profile run at the default threshold can span the whole clip (one
+    # spot, over every peak): a high one leaves the window scores' peaks below it
+    argv += ["--threshold", "0.9"]
+    assert main(argv) == 0  # the defaults: mixed queue, 10% missed, 5% unsure, extent head
     out = capsys.readouterr().out
     sim_id = report_folder(out).name
-    rows = json.loads((report_folder(out) / "curve.json").read_text())["rows"]
+    curve = json.loads((report_folder(out) / "curve.json").read_text())
+    rows = curve["rows"]
     assert [r["fine_tuned"] for r in rows] == [False, True]
+    # the control: round 0's model trained as long (1 round x 1 epoch) without verdicts
+    assert len(curve["control_rows"]) == 1 and "| no verdicts, as long |" in out
+    assert curve["config"]["extent"] is True
     log = VerdictLog(Store.open(str(store)), folder=f"simulations/{sim_id}/seed=0/verdicts")
     verdicts = log.verdicts()
     pools = [v.note.rsplit(", ", 1)[-1] for v in verdicts]
     assert 1 <= len(verdicts) <= 8  # as many as fit apart on a 6 s video
     assert set(pools) <= {"top", "uncertain", "low"} and "low" in pools
-    assert all(v.score < 0.5 for v, pool in zip(verdicts, pools, strict=True) if pool == "low")
+    threshold = curve["config"]["threshold"]
+    assert all(v.score < threshold for v, p in zip(verdicts, pools, strict=True) if p == "low")
 
 
 @pytest.mark.slow
