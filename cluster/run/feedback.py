@@ -4,19 +4,23 @@
 (pipeline.learn.simulation.split_subjects) into *labelled*, *feedback* and *test*. Per seed:
 
 1. round 0 trains one SpotterModel on the labelled subjects' ground truth;
-2. each round scores the feedback subjects' windows, spots intervals (cluster.run.spot,
-   greedy NMS at the threshold), and the simulated annotator reviews K intervals a review
-   queue offers (pipeline.core.review_queue: by ``FeedbackConfig.strategy``, from the
-   spotted intervals and the score timeline's peaks below the threshold, none overlapping
-   one reviewed before), answering from the hidden ground truth as a person would
-   (pipeline.learn.simulation.answer: extents marked, some movements missed, some
-   intervals unsure); each answer is a real pipeline.core.verdicts.Verdict appended to the
-   simulation's own VerdictLog;
-3. the model is retrained on the labelled ground truth plus the verdict labels of the
-   feedback subjects (pipeline.learn.simulation.labels_from_verdicts, as ``mespot train
-   --verdicts``), and evaluated on the test subjects (both TP rules, window AUC).
+2. each round scores the feedback subjects' windows, spots micro intervals at the
+   threshold (cluster.run.spot: runs of the extent head's profile, or greedy NMS over
+   windows for models without one, ``FeedbackConfig.extent``), and the simulated
+   annotator reviews K intervals a review queue offers (pipeline.core.review_queue: by
+   ``FeedbackConfig.strategy``, from the spotted intervals and the score timeline's
+   peaks below the threshold, none overlapping one reviewed before), answering from the
+   hidden ground truth as a person would (pipeline.learn.simulation.answer: extents
+   marked, some movements missed, some intervals unsure); each answer is a real
+   pipeline.core.verdicts.Verdict appended to the simulation's own VerdictLog;
+3. the model is fine-tuned (``FeedbackConfig.finetune_epochs``; 0: retrained from scratch)
+   on the labelled ground truth plus the verdict labels of the feedback subjects, windows
+   and timesteps (pipeline.core.verdicts.labels_from_verdicts and steps_from_verdicts, as
+   ``mespot train --verdicts``), and evaluated on the test subjects (both TP rules,
+   window AUC).
 
-Plus one reference per seed, trained with the feedback subjects' full ground truth. Fits
+Plus, per seed, a reference trained with the feedback subjects' full ground truth and,
+when fine-tuning, a control: round 0's model fine-tuned as long without verdicts. Fits
 run in this process, one after another. Writes to the store::
 
     simulations/<id>/seed=<s>/verdicts/...        the simulated verdicts (never verdicts/)
