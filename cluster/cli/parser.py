@@ -219,6 +219,13 @@ def _add_train(sub: Subparsers) -> None:
         default=0.25,
         help="GPU share per fold when the cluster has GPUs",
     )
+    _add_verdict_options(t)
+    _add_shared_fs(t)
+    t.add_argument("--no-progress", action="store_true")
+
+
+def _add_verdict_options(t: argparse.ArgumentParser) -> None:
+    """train's options for learning from verdicts and fine-tuning."""
     t.add_argument(
         "--verdicts",
         action="store_true",
@@ -243,8 +250,6 @@ def _add_train(sub: Subparsers) -> None:
         default=FINETUNE_EPOCHS,
         help=f"epochs of a fine-tune (default {FINETUNE_EPOCHS})",
     )
-    _add_shared_fs(t)
-    t.add_argument("--no-progress", action="store_true")
 
 
 def _add_spot_options(p: argparse.ArgumentParser) -> None:

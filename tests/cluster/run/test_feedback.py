@@ -18,15 +18,6 @@ from cluster.store.models import learned_verdicts
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.verdicts import Verdict, labels_from_verdicts
-from pipeline.learn.simulation import (
-    Answer,
-    FeedbackConfig,
-    annotate,
-    answer,
-    confirmed,
-    mean_std,
-    split_subjects,
-)
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
@@ -219,76 +210,6 @@ def test_train_verdicts_refuses_a_store_without_verdicts(store, capsys):
     err = capsys.readouterr().err
     assert "has no verdicts" in err and "without --verdicts" in err
     assert not Path(store.root, "models").exists()
-
-
-# --- the simulated annotator ------------------------------------------------------------------
-
-
-# Coverage rule: an interval is a yes when it holds >= 80% of a ground-truth movement.
-#
-#   frames   0         10        20        30
-#   truth    [0 ..... 9]                              10 frames: needs >= 8 inside
-#   a          [2 .............. 20]                  8 of 10 = 0.8 (inclusive) -> yes
-#   b           [3 ............. 20]                  7 of 10 -> no
-#   truth2                            [25 ... 29]     5 frames: needs >= 4
-#   c                        [20 ..... 28]            4 of 5 -> yes (for truth2)
-#   d                                   [27 .... 35]  3 of 5 -> no
-@pytest.mark.parametrize(
-    ("interval", "answer"),
-    [((2, 20), "yes"), ((3, 20), "no"), ((20, 28), "yes"), ((27, 35), "no"), ((0, 29), "yes")],
-)
-def test_annotator_answers_by_the_coverage_rule(interval, answer):
-    truth = [Interval(0, 9), Interval(25, 29)]
-    assert annotate(Interval(*interval), truth) == answer
-
-
-def test_annotator_says_no_without_ground_truth():
-    assert annotate(Interval(0, 100), []) == "no"
-
-
-def test_a_simulated_person_marks_extents_misses_some_and_is_unsure_of_some():
-    truth = [Interval(0, 9), Interval(25, 29)]
-    rng = np.random.default_rng(0)
-    # a careful annotator: the coverage rule's answer, and a yes marks the movement
-    assert answer(Interval(2, 20), truth, rng) == Answer("yes", Interval(0, 9))
-    got = answer(Interval(0, 29), truth, rng)  # covers both: the one it covers most, 0..9
-    assert (got.verdict, got.extent) == ("yes", Interval(0, 9))
-    assert answer(Interval(3, 20), truth, rng).verdict == "no"
-    assert answer(Interval(2, 20), truth, rng, mark_extent=False).extent is None
-    # slips, counted over many answers on a true movement
-    said = [
-        answer(Interval(2, 20), truth, rng, miss_rate=0.2, unsure_rate=0.1).verdict
-        for _ in range(4000)
-    ]
-    share = {v: said.count(v) / len(said) for v in ("yes", "no", "unsure")}
-    assert share["unsure"] == pytest.approx(0.1, abs=0.02)
-    assert share["no"] == pytest.approx(0.9 * 0.2, abs=0.02)
-    # a wrong interval is never a yes, whatever the slips
-    assert "yes" not in {answer(Interval(3, 20), truth, rng, unsure_rate=0.5).verdict
-                         for _ in range(200)}  # fmt: skip
-
-
-def test_confirmed_counts_ground_truth_covered_by_a_yes():
-    truth = {("d", "s", "v"): [Interval(0, 9), Interval(25, 29)], ("d", "s", "w"): []}
-    assert confirmed(truth, {}) == (0, 2)
-    assert confirmed(truth, {("d", "s", "v"): [Interval(20, 28)]}) == (1, 2)
-    assert confirmed(truth, {("d", "s", "v"): [Interval(2, 20), Interval(24, 30)]}) == (2, 2)
-
-
-def test_split_config_and_summary_helpers():
-    split = split_subjects(["9", "1", "3", "5", "7", "3"], labelled=2, test=2)
-    assert (split.labelled, split.feedback, split.test) == (("1", "3"), ("5",), ("7", "9"))
-    with pytest.raises(ValueError, match="too few"):
-        split_subjects(["1", "2", "3"], labelled=2, test=1)
-    cfg = FeedbackConfig(labelled=1, test=1, rounds=2, per_round=3, seeds=1, epochs=2)
-    assert FeedbackConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    assert cfg.model_config(4).seed == 4 and cfg.model_config(4).epochs == 2
-    bad_ones = ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}, {"strategy": "random"})
-    for bad in (*bad_ones, {"miss_rate": 1.0}, {"unsure_rate": -0.1}, {"finetune_epochs": -1}):
-        with pytest.raises(ValueError):
-            FeedbackConfig(**bad)
-    assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
-    assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
 
 
 def test_feedback_refuses_too_few_subjects_with_ground_truth(store, capsys):
