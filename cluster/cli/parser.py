@@ -178,6 +178,28 @@ def _add_train(sub: Subparsers) -> None:
         help="3 (default): none / micro / macro, macro-expressions spotted as their own kind; "
         "2: none / micro, as in the paper",
     )
+    _add_network_options(t)
+    t.add_argument(
+        "--no-extent",
+        action="store_true",
+        help="no extent head: micro spots by greedy NMS over windows, window-long (default "
+        "trains one, whose timestep scores spot micro-movements from onset to offset)",
+    )
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--executor", choices=("ray", "local"), default="ray")
+    t.add_argument(
+        "--gpu-fraction",
+        type=float,
+        default=0.25,
+        help="GPU share per fold when the cluster has GPUs",
+    )
+    _add_verdict_options(t)
+    _add_shared_fs(t)
+    t.add_argument("--no-progress", action="store_true")
+
+
+def _add_network_options(t: argparse.ArgumentParser) -> None:
+    """train's options for the networks' shape: units, dropout, ensembles, mirrors."""
     t.add_argument(
         "--units",
         type=int,
@@ -205,23 +227,6 @@ def _add_train(sub: Subparsers) -> None:
         help="also train on each window's mirror image (left and right swapped), for half "
         f"the epochs (default {'on' if ModelConfig.mirror else 'off'}; --no-mirror: off)",
     )
-    t.add_argument(
-        "--no-extent",
-        action="store_true",
-        help="no extent head: micro spots by greedy NMS over windows, window-long (default "
-        "trains one, whose timestep scores spot micro-movements from onset to offset)",
-    )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--executor", choices=("ray", "local"), default="ray")
-    t.add_argument(
-        "--gpu-fraction",
-        type=float,
-        default=0.25,
-        help="GPU share per fold when the cluster has GPUs",
-    )
-    _add_verdict_options(t)
-    _add_shared_fs(t)
-    t.add_argument("--no-progress", action="store_true")
 
 
 def _add_verdict_options(t: argparse.ArgumentParser) -> None:
