@@ -34,7 +34,7 @@ from fsspec.core import url_to_fs
 
 from cluster.store import Store, paths
 from cluster.store.models import intervals_model_id, learned_verdicts
-from cluster.store.parquet import read_model_rows, read_table
+from cluster.store.parquet import read_model_rows, read_table, spotting_thresholds
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import spotted_frames
@@ -149,12 +149,13 @@ class ReviewSession:
                 vid, VideoRecord.from_dict(by_key[key]), ivs, scores.get(key, ([], [], []))
             )
         micro = [p for ivs in spots.values() for *_, p, kind in ivs if kind == "micro"]
-        # the threshold the intervals were spotted at is not stored: the lowest micro
-        # score spotted stands for it (0.5 when none was spotted)
-        self.threshold = float(min(micro)) if micro else 0.5
+        # the micro threshold spot/evaluate stored per subject; else the lowest micro spot's
+        stored = spotting_thresholds(store, self.model_id)
+        self.threshold = stored.get("*", float(min(micro)) if micro else 0.5)
         for v in self.videos.values():
             windows = v.windows if strategy == "mixed" else None
-            v.order = page_order(v.key, v.intervals, windows, self.threshold, strategy)
+            at = stored.get(v.key[1], self.threshold)
+            v.order = page_order(v.key, v.intervals, windows, at, strategy)
         self._frames: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._sources: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()  # the frame cache

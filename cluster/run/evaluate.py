@@ -27,7 +27,13 @@ from cluster.run.spot import EXTENTS, chosen_intervals, spot_table
 from cluster.run.training_data import ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import trained_model_id
-from cluster.store.parquet import read_model_rows, read_table, window_predictions, write_model_rows
+from cluster.store.parquet import (
+    read_model_rows,
+    read_table,
+    window_predictions,
+    write_model_rows,
+    write_spotting,
+)
 from cluster.store.store import Store
 from pipeline.core.curves import plot_roc, roc
 from pipeline.core.intervals import Spot
@@ -150,6 +156,7 @@ def evaluate_store(
         "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
     }
     reports, aucs, curves = {}, {}, {}
+    write_spotting(store, model_id, lstm_thresholds)  # the baseline's are per video
     for name, (p, intervals, mid) in methods.items():
         write_model_rows(store, paths.INTERVALS, mid, intervals)
         spotted = [k for k in KINDS if k == "micro" or p.column("macro_score").null_count == 0]

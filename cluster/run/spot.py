@@ -26,6 +26,7 @@ from cluster.store.parquet import (
     read_table,
     window_predictions,
     write_model_rows,
+    write_spotting,
 )
 from pipeline.core.extents import EXTENTS, ExtentRule, frame_profile
 from pipeline.core.spotting import merge_detections, within_budget
@@ -271,4 +272,5 @@ def spot_new_videos(
     )  # fmt: skip
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)
+    write_spotting(out, model_id, {"*": threshold})
     return preds, intervals

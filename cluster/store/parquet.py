@@ -126,6 +126,28 @@ def write_model_rows(store: Store, table_name: str, model_id: str, table: pa.Tab
     return store.write_parquet(table, table_name, paths.model_partition(model_id), paths.PART)
 
 
+#: Beside a model's intervals: the micro thresholds they were spotted at (the leading "_"
+#: keeps it out of the table for pyarrow, and out of ``**/*.parquet`` globs).
+SPOTTING_FILE = "_spotting.json"
+
+
+def write_spotting(store: Store, model_id: str, thresholds: dict[str, float]) -> str:
+    """Record the micro threshold each subject's intervals of ``model_id`` were spotted at
+    (key ``"*"``: every subject), beside them, for the review page's queue."""
+    clean = {k: float(v) for k, v in thresholds.items() if v is not None and np.isfinite(v)}
+    parts = (paths.INTERVALS, paths.model_partition(model_id), SPOTTING_FILE)
+    return store.write_json({"micro_thresholds": clean}, *parts)
+
+
+def spotting_thresholds(store: Store, model_id: str) -> dict[str, float]:
+    """What :func:`write_spotting` recorded for ``model_id`` ({} for intervals written
+    before it was)."""
+    parts = (paths.INTERVALS, paths.model_partition(model_id), SPOTTING_FILE)
+    if not store.exists(*parts):
+        return {}
+    return {k: float(v) for k, v in store.read_json(*parts).get("micro_thresholds", {}).items()}
+
+
 def read_model_rows(store: Store, table_name: str, model_id: str) -> pa.Table:
     """One model's ``predictions`` or ``intervals`` rows."""
     return read_table(store, paths.model_table(table_name, model_id))

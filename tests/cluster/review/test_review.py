@@ -31,7 +31,12 @@ from cluster.review.session import MAX_CLIP_FRAMES, ReviewConfig, ReviewSession
 from cluster.run.spot import spot_table
 from cluster.store import Store
 from cluster.store.models import intervals_model_id
-from cluster.store.parquet import window_predictions
+from cluster.store.parquet import (
+    read_model_rows,
+    spotting_thresholds,
+    window_predictions,
+    write_spotting,
+)
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.verdicts import Verdict, resolve
 from schemas import VIDEOS, conform
@@ -703,6 +708,19 @@ def test_the_queue_adds_a_peak_below_the_threshold_and_says_why(store_low):
     assert [i["start"] for i in top["intervals"]] == [100, 220]
     with pytest.raises(ValueError, match="strategy"):
         ReviewSession(store_low, strategy="random")
+
+
+def test_the_queue_takes_the_threshold_spot_or_evaluate_stored(store_low):
+    # spotted at 0.5 (build_store): once recorded beside the intervals, the page knows it
+    write_spotting(store_low, MODEL, {"*": 0.6})
+    assert spotting_thresholds(store_low, MODEL) == {"*": 0.6}
+    reason = ReviewSession(store_low).video_detail("v0")["intervals"][2]["reason"]
+    assert "near its threshold 0.60" in reason
+    write_spotting(store_low, MODEL, {"s1": 0.5, "s9": 0.2})  # per subject, as evaluate does
+    reason = ReviewSession(store_low).video_detail("v0")["intervals"][2]["reason"]
+    assert "near its threshold 0.50" in reason
+    # the table itself is untouched: the file is not a part of it
+    assert read_model_rows(store_low, "intervals", MODEL).num_rows == 2
 
 
 def test_an_interval_overlapping_a_judged_one_is_covered(store_low):

@@ -65,6 +65,10 @@ def test_the_final_model_spots_at_its_own_threshold(trained, tmp_path, capsys):
     assert again.threshold == 0.7 and again.model_id == model.model_id
     assert main(["spot", str(store / "models" / model_id / "all"), str(store), str(tmp_path)]) == 0
     assert f"model {model_id}, threshold 0.7 (the model's own): " in capsys.readouterr().out
+    from cluster.store.parquet import spotting_thresholds
+
+    # recorded beside the intervals, for the review page's queue
+    assert spotting_thresholds(Store.open(str(tmp_path)), model_id) == {"*": 0.7}
     fold = load_model(str(store / "models" / model_id / "fold=006"))
     assert fold.spotting == {} and fold.threshold == 0.5
 
