@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # TensorFlow's C++ start-up chatter (set before any import of it, and inherited by the
 # workers of a Ray started from here).
@@ -22,6 +23,9 @@ from cluster.run.executors import WORKER_LOGS_ENV
 from cluster.run.extract import RunAborted, corpus_jobs, load_corpus, run_extraction
 from cluster.store import Store, paths
 from pipeline.vision.config import FeatureConfig
+
+if TYPE_CHECKING:
+    from pipeline.learn.simulation import FeedbackConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -263,11 +267,11 @@ def cmd_review(args) -> int:
     return 0
 
 
-def cmd_feedback(args) -> int:
-    from cluster.run.feedback import run_feedback
+def feedback_config(args) -> FeedbackConfig:
+    """The FeedbackConfig of ``mespot feedback``'s options (bench_feedback.py's too)."""
     from pipeline.learn.simulation import FeedbackConfig
 
-    cfg = FeedbackConfig(
+    return FeedbackConfig(
         labelled=args.labelled,
         test=args.test,
         rounds=args.rounds,
@@ -282,6 +286,12 @@ def cmd_feedback(args) -> int:
         finetune_epochs=args.finetune_epochs,
         extent=not args.window_spots,
     )
+
+
+def cmd_feedback(args) -> int:
+    from cluster.run.feedback import run_feedback
+
+    cfg = feedback_config(args)
     result = run_feedback(Store.open(args.store), cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))
     print("\n".join(f"{k}: {v}" for k, v in result.paths.items()))

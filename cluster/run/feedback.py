@@ -165,9 +165,10 @@ def _fit(
     counts = np.bincount(y[train], minlength=2)
     if counts.min() == 0:  # _prepare rules this out; verdicts only add labels
         raise ValueError(f"one-class training data: {counts[0]} negative, {counts[1]} positive")
-    model = base or SpotterModel.build(c.data.layout, cfg.model_config(seed))
-    if base is not None:
-        epochs = cfg.finetune_epochs if epochs is None else epochs
+    if base is None:
+        model = SpotterModel.build(c.data.layout, cfg.model_config(seed))
+    else:
+        model, epochs = base, cfg.finetune_epochs if epochs is None else epochs
     model.fit(
         c.data.X[train], y[train].astype(np.int64), epochs=epochs,
         steps=steps[train] if model.config.extent else None,
@@ -202,11 +203,16 @@ def _labels(c: _Corpus, verdicts: list[Verdict]) -> tuple[np.ndarray, np.ndarray
     y = np.where(c.masks["labelled"], c.data.y, -1).astype(np.int8)
     given = labels_from_verdicts(*c.cols, verdicts, c.data.config.label_min_coverage)
     y = np.where(c.masks["feedback"], given, y).astype(np.int8)
-    steps = np.where((y >= 0)[:, None], c.data.steps, -1)
+    steps = _truth_steps(c, y)
     frames = (c.data.table.column(k).to_numpy() for k in ("start_frame", "end_frame"))
     on_feedback = np.where(c.masks["feedback"], y, -1)
     given_steps = steps_from_verdicts(*c.cols[:3], *frames, on_feedback, verdicts, steps.shape[1])
     return y, np.where(c.masks["feedback"][:, None], given_steps, steps).astype(np.int8)
+
+
+def _truth_steps(c: _Corpus, y: np.ndarray) -> np.ndarray:
+    """Ground truth's timestep labels of the windows ``y`` labels; -1 rows elsewhere."""
+    return np.where((y >= 0)[:, None], c.data.steps, -1).astype(np.int8)
 
 
 def _confirmed(c: _Corpus, verdicts: list[Verdict]) -> float | None:
@@ -319,8 +325,7 @@ def _simulate_seed(c: _Corpus, cfg: FeedbackConfig, seed: int, vlog: VerdictLog,
 def _reference(c: _Corpus, cfg: FeedbackConfig, seed: int) -> dict:
     """Trained with the feedback subjects' full ground truth."""
     y = np.where(c.masks["labelled"] | c.masks["feedback"], c.data.y, -1).astype(np.int8)
-    steps = np.where((y >= 0)[:, None], c.data.steps, -1).astype(np.int8)
-    model = _fit(c, y, steps, cfg, seed)
+    model = _fit(c, y, _truth_steps(c, y), cfg, seed)
     return {"seed": seed, "train_windows": int((y >= 0).sum())} | _evaluate(c, model, cfg.threshold)
 
 

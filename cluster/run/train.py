@@ -198,27 +198,26 @@ def reviewed_model(store: Store, verdicts: list[Verdict]) -> str | None:
     return None
 
 
-def base_config(store: Store, base: str) -> ModelConfig:
-    """The config of ``base``, the model to fine-tune (its model on every subject)."""
+def base_recipe(store: Store, base: str) -> tuple[ModelConfig, FeatureLayout]:
+    """The config and layout of ``base``, the model to fine-tune (from the ``model.json`` of
+    its model on every subject)."""
     parts = [*paths.model_folder(base, None), "model.json"]
     if not store.exists(*parts):
         raise FileNotFoundError(
             f"store {store.uri or store.root} has no model {base!r} to fine-tune (no "
             f"{'/'.join(parts)}): name one it holds, or train from scratch"
         )
-    info = json.loads(store.read_text(*parts))
-    return ModelConfig.from_dict(info["config"], source=store.path(*parts))
+    info, where = json.loads(store.read_text(*parts)), store.path(*parts)
+    config = ModelConfig.from_dict(info["config"], source=where)
+    return config, FeatureLayout.from_dict(info["layout"], source=f"{where} layout")
 
 
-def base_archives(
-    store: Store, base: str, data: Dataset, subjects: list[str]
-) -> dict[str | None, bytes]:
+def base_archives(store: Store, base: str, subjects: list[str]) -> dict[str | None, bytes]:
     """Per fold, the saved model of ``base`` to fine-tune: the base's fold of the same
     subject, so a held-out subject stays unseen; for a subject the base has no fold of
     (unlabelled when it was trained, so its model on every subject never saw it), that
     model; for the model on every subject (None), the base's."""
     whole = saved_archive(store, base, None)
-    archive_model(whole).layout.check(data.layout, where=f"model {base}")
     folds = set(saved_folds(store, base))
     archives = {s: saved_archive(store, base, s) if s in folds else whole for s in subjects}
     return {**archives, None: whole}
@@ -259,10 +258,13 @@ def train_loso(
         if base_model is None:
             log.warning("no model the verdicts were given on is in the store: from scratch")
     if base_model is not None:
-        cfg = base_config(store, base_model)
+        cfg, base_layout = base_recipe(store, base_model)
     data = load_dataset(store, cfg.with_magnitude, verdicts=verdicts)
     subjects = _labelled_subjects(data, store, use_verdicts)
-    bases = None if base_model is None else base_archives(store, base_model, data, subjects)
+    bases = None
+    if base_model is not None:
+        base_layout.check(data.layout, where=f"model {base_model}")
+        bases = base_archives(store, base_model, subjects)
     summary = TrainSummary(
         model_id_for(data, cfg, None if bases is None else (base_model, finetune_epochs))
     )

@@ -105,33 +105,46 @@ def saved_folds(store: Store, model_id: str) -> list[str]:
 def saved_archive(store: Store, model_id: str, fold: str | None) -> bytes:
     """``model_id``'s saved model of ``fold`` (None: the one trained on every subject) as
     a :func:`pack_model` archive, to send to a worker (:func:`archive_model`)."""
-    parts = paths.model_folder(model_id, fold)
-    missing = [n for n in MODEL_FILES if not store.exists(*parts, n)]
-    if missing:
-        raise FileNotFoundError(
-            f"{store.path(*parts)}: no {' or '.join(missing)} (a model folder of `mespot train`)"
-        )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in (*MODEL_FILES, *OPTIONAL_FILES):
-            if store.exists(*parts, name):
-                with store.fs.open(store.path(*parts, name), "rb") as f:
-                    data = f.read()
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+        for name, data in _model_files(store, *paths.model_folder(model_id, fold)).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
 def archive_model(archive: bytes) -> SpotterModel:
     """A :func:`pack_model` or :func:`saved_archive` archive loaded into memory."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        files = {  # flat files only, whatever the archive says
+            Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()
+        }
+    return _load_files(files, "archive")
+
+
+def _model_files(store: Store, *parts: str) -> dict[str, bytes]:
+    """The files of the saved model in folder ``parts`` of ``store``, by name: MODEL_FILES,
+    and OPTIONAL_FILES where saved (without extent.keras a model would spot window-long)."""
+    for name in MODEL_FILES:
+        if not store.exists(*parts, name):
+            raise FileNotFoundError(f"{store.path(*parts, name)}: missing from the model folder")
+    names = [*MODEL_FILES, *(n for n in OPTIONAL_FILES if store.exists(*parts, n))]
+    return {n: store.fs.cat_file(store.path(*parts, n)) for n in names}
+
+
+def _load_files(files: dict[str, bytes], where: str) -> SpotterModel:
+    """A model from its files (:func:`_model_files`); ``where`` names it in errors."""
     with tempfile.TemporaryDirectory() as d:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            for member in tar.getmembers():
-                if member.isfile():  # flat files only, whatever the archive says
-                    data = tar.extractfile(member).read()
-                    (Path(d) / Path(member.name).name).write_bytes(data)
-        return SpotterModel.load(Path(d))
+        for name, data in files.items():
+            (Path(d) / name).write_bytes(data)
+        try:
+            return SpotterModel.load(Path(d))
+        except (ValueError, OSError, KeyError) as e:  # Keras says "File not found: /tmp/..."
+            raise ValueError(
+                f"model {where} cannot be loaded (model.keras or model.json damaged?): "
+                f"{str(e).replace(d, where)}"
+            ) from e
 
 
 def _record(store: Store, model_id: str, key: str, value: dict) -> str:
@@ -170,18 +183,4 @@ def load_model(uri: str) -> SpotterModel:
     src = Store.open(uri)
     if not src.exists("model.json"):
         raise FileNotFoundError(f"{uri}: no model.json (a model folder from `mespot train`)")
-    with tempfile.TemporaryDirectory() as d:
-        for name in MODEL_FILES:
-            if not src.exists(name):
-                raise FileNotFoundError(f"{src.path(name)}: missing from the model folder")
-            src.fs.get_file(src.path(name), str(Path(d) / name))
-        for name in OPTIONAL_FILES:  # without it the model would spot window-long
-            if src.exists(name):
-                src.fs.get_file(src.path(name), str(Path(d) / name))
-        try:
-            return SpotterModel.load(Path(d))
-        except (ValueError, OSError, KeyError) as e:  # Keras says "File not found: /tmp/..."
-            raise ValueError(
-                f"model {uri} cannot be loaded (model.keras or model.json damaged?): "
-                f"{str(e).replace(d, uri)}"
-            ) from e
+    return _load_files(_model_files(src), uri)

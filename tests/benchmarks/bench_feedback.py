@@ -60,11 +60,11 @@ def main() -> None:
     )
     args = p.parse_args()
 
+    from cluster.cli.commands import feedback_config
     from cluster.run.executors import make_executor
     from cluster.run.extract import corpus_jobs, load_corpus, run_extraction
     from cluster.run.feedback import run_feedback
     from cluster.store import Store
-    from pipeline.learn.simulation import FeedbackConfig
     from pipeline.synth.generate import SynthConfig, generate_corpus
     from pipeline.vision.config import FeatureConfig
 
@@ -115,21 +115,7 @@ def main() -> None:
         print("seconds:", {k: round(v, 1) for k, v in timings.items()})
         return
 
-    cfg = FeedbackConfig(
-        labelled=args.labelled,
-        test=args.test,
-        rounds=args.rounds,
-        per_round=args.per_round,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        threshold=args.threshold,
-        strategy=args.strategy,
-        miss_rate=args.miss_rate,
-        unsure_rate=args.unsure_rate,
-        mark_extent=not args.no_extent,
-        finetune_epochs=args.finetune_epochs,
-        extent=not args.window_spots,
-    )
+    cfg = feedback_config(args)
     t = time.perf_counter()
     result = run_feedback(store, cfg, progress=False)
     timings["simulate"] = time.perf_counter() - t
