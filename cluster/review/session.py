@@ -34,7 +34,7 @@ from fsspec.core import url_to_fs
 
 from cluster.store import Store, paths
 from cluster.store.models import intervals_model_id, learned_verdicts
-from cluster.store.parquet import read_model_rows, read_table, spotting_thresholds
+from cluster.store.parquet import SPOTTING_KINDS, read_model_rows, read_table, spotting_thresholds
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import spotted_frames
@@ -115,9 +115,7 @@ class ReviewSession:
         except FileNotFoundError:
             preds = None
         self.videos: dict[str, ReviewVideo] = {}
-        by_key: dict[tuple, dict] = {}
-        for row in videos.to_pylist():
-            by_key[(row["dataset"], row["subject"], row["video"])] = row
+        by_key = {(r["dataset"], r["subject"], r["video"]): r for r in videos.to_pylist()}
         spots: dict[tuple, list[tuple[int, int, float, str]]] = {}
         for r in intervals.to_pylist():
             key = (r["dataset"], r["subject"], r["video"])
@@ -149,13 +147,15 @@ class ReviewSession:
                 vid, VideoRecord.from_dict(by_key[key]), ivs, scores.get(key, ([], [], []))
             )
         micro = [p for ivs in spots.values() for *_, p, kind in ivs if kind == "micro"]
-        # the micro threshold spot/evaluate stored per subject; else the lowest micro spot's
-        stored = spotting_thresholds(store, self.model_id)
+        # the thresholds spot/evaluate stored per subject (micro; window scores', for the
+        # peaks below it); else the lowest micro spot's
+        stored, on_windows = (spotting_thresholds(store, self.model_id, k) for k in SPOTTING_KINDS)
         self.threshold = stored.get("*", float(min(micro)) if micro else 0.5)
         for v in self.videos.values():
-            windows = v.windows if strategy == "mixed" else None
             at = stored.get(v.key[1], self.threshold)
-            v.order = page_order(v.key, v.intervals, windows, at, strategy)
+            peaks = on_windows.get(v.key[1], on_windows.get("*", at))
+            v.order = page_order(v.key, v.intervals, v.windows if strategy == "mixed" else None,
+                                 at, strategy, peaks)  # fmt: skip
         self._frames: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._sources: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()  # the frame cache

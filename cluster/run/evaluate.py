@@ -88,7 +88,7 @@ def baseline_intervals(
     intervals and the threshold of each subject (empty with ``baseline_p``)."""
     if baseline_p is not None:
         return spot_table(base, videos, lambda s: moilanen_threshold(s, baseline_p)), {}
-    return chosen_intervals(base, videos, truth)
+    return chosen_intervals(base, videos, truth)[:2]
 
 
 def video_results(
@@ -148,7 +148,7 @@ def evaluate_store(
     write_model_rows(store, paths.PREDICTIONS, paths.BASELINE_ID, base)
     base_intervals, base_thresholds = baseline_intervals(base, videos, truths["micro"], baseline_p)
     rule = None if window_spots else EXTENTS
-    lstm_intervals, lstm_thresholds = chosen_intervals(
+    lstm_intervals, lstm_thresholds, window_thresholds = chosen_intervals(
         preds, videos, truths["micro"], rule, spot_at, budget
     )
     methods = {
@@ -156,7 +156,7 @@ def evaluate_store(
         "baseline (feature difference)": (base, base_intervals, paths.BASELINE_ID),
     }
     reports, aucs, curves = {}, {}, {}
-    write_spotting(store, model_id, lstm_thresholds)  # the baseline's are per video
+    write_spotting(store, model_id, lstm_thresholds, window_thresholds)  # baseline's: per video
     for name, (p, intervals, mid) in methods.items():
         write_model_rows(store, paths.INTERVALS, mid, intervals)
         spotted = [k for k in KINDS if k == "micro" or p.column("macro_score").null_count == 0]

@@ -205,15 +205,16 @@ def chosen_intervals(
     extents: ExtentRule | None = EXTENTS,
     threshold: float | None = None,
     budget: float | None = None,
-) -> tuple[pa.Table, dict[str, float]]:
+) -> tuple[pa.Table, dict[str, float], dict[str, float]]:
     """Held-out scores spotted with, for each subject, the thresholds that are best
     (pooled coverage-rule F1) on the other subjects' videos, so that no subject's own
     labels choose them: the micro one on what its spots are made from (profile runs with
     ``extents`` and timestep scores, else windows), the window one for macro runs.
     ``threshold``: this micro threshold for every subject instead; ``budget``: as for
-    ``spot_table``. Returns the intervals and each subject's micro threshold."""
+    ``spot_table``. Returns the intervals, each subject's micro threshold and each
+    subject's window threshold."""
     scored = scored_videos(predictions, truth, videos, extents)
-    parts, chosen = [], {}
+    parts, chosen, windows = [], {}, {}
     for person in sorted({(d, s) for d, s, _ in scored}):
         others = {k: v for k, v in scored.items() if k[:2] != person}
         mine = pc.and_(
@@ -224,6 +225,7 @@ def chosen_intervals(
         on_profile = any(v.profile is not None for v in others.values())
         micro = best_threshold(list(others.values())) if on_profile else window
         chosen[person[1]] = micro if threshold is None else threshold
+        windows[person[1]] = window
         parts.append(
             spot_table(
                 predictions.filter(mine), videos, chosen[person[1]], macro_threshold=window,
@@ -231,8 +233,8 @@ def chosen_intervals(
             )
         )  # fmt: skip
     if not parts:
-        return spot_table(predictions, videos, float("inf"), extents=extents), chosen
-    return pa.concat_tables(parts), chosen
+        return spot_table(predictions, videos, float("inf"), extents=extents), chosen, windows
+    return pa.concat_tables(parts), chosen, windows
 
 
 def spot_new_videos(
@@ -272,5 +274,5 @@ def spot_new_videos(
     )  # fmt: skip
     write_model_rows(out, paths.PREDICTIONS, model_id, preds)
     write_model_rows(out, paths.INTERVALS, model_id, intervals)
-    write_spotting(out, model_id, {"*": threshold})
+    write_spotting(out, model_id, {"*": threshold}, {"*": model.window_threshold})
     return preds, intervals

@@ -126,26 +126,44 @@ def write_model_rows(store: Store, table_name: str, model_id: str, table: pa.Tab
     return store.write_parquet(table, table_name, paths.model_partition(model_id), paths.PART)
 
 
-#: Beside a model's intervals: the micro thresholds they were spotted at (the leading "_"
-#: keeps it out of the table for pyarrow, and out of ``**/*.parquet`` globs).
+#: Beside a model's intervals: the thresholds they were spotted at (the leading "_" keeps
+#: it out of the table for pyarrow, and out of ``**/*.parquet`` globs).
 SPOTTING_FILE = "_spotting.json"
+#: What it records: the micro thresholds, and the window-score ones beside them.
+SPOTTING_KINDS = ("micro", "window")
 
 
-def write_spotting(store: Store, model_id: str, thresholds: dict[str, float]) -> str:
+def write_spotting(
+    store: Store,
+    model_id: str,
+    thresholds: dict[str, float],
+    window_thresholds: dict[str, float] | None = None,
+) -> str:
     """Record the micro threshold each subject's intervals of ``model_id`` were spotted at
-    (key ``"*"``: every subject), beside them, for the review page's queue."""
-    clean = {k: float(v) for k, v in thresholds.items() if v is not None and np.isfinite(v)}
+    (key ``"*"``: every subject) and the window-score one beside it (what the review
+    queue's peaks below the threshold are found with: for a model with an extent head,
+    micro spots are runs of its profile, on another scale than window scores), beside the
+    intervals, for the review page's queue."""
+
+    def clean(d: dict) -> dict[str, float]:
+        return {k: float(v) for k, v in d.items() if v is not None and np.isfinite(v)}
+
     parts = (paths.INTERVALS, paths.model_partition(model_id), SPOTTING_FILE)
-    return store.write_json({"micro_thresholds": clean}, *parts)
+    record = {"micro_thresholds": clean(thresholds)}
+    record["window_thresholds"] = clean(window_thresholds or {})
+    return store.write_json(record, *parts)
 
 
-def spotting_thresholds(store: Store, model_id: str) -> dict[str, float]:
-    """What :func:`write_spotting` recorded for ``model_id`` ({} for intervals written
-    before it was)."""
+def spotting_thresholds(store: Store, model_id: str, kind: str = "micro") -> dict[str, float]:
+    """The ``kind`` (``micro`` or ``window``) thresholds :func:`write_spotting` recorded for
+    ``model_id`` ({} for intervals written before it was, or before it recorded them)."""
+    if kind not in SPOTTING_KINDS:
+        raise ValueError(f"kind must be one of {SPOTTING_KINDS}, got {kind!r}")
     parts = (paths.INTERVALS, paths.model_partition(model_id), SPOTTING_FILE)
     if not store.exists(*parts):
         return {}
-    return {k: float(v) for k, v in store.read_json(*parts).get("micro_thresholds", {}).items()}
+    found = store.read_json(*parts).get(f"{kind}_thresholds", {})
+    return {k: float(v) for k, v in found.items()}
 
 
 def read_model_rows(store: Store, table_name: str, model_id: str) -> pa.Table:

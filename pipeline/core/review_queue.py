@@ -184,13 +184,16 @@ def page_order(
     windows: tuple[ArrayLike, ArrayLike, ArrayLike] | None,
     threshold: float,
     strategy: str = "mixed",
+    peak_threshold: float | None = None,
 ) -> list[tuple[int, int, float, str, str, str]]:
     """The review page's order of one video's intervals, as (start, end, score, kind, pool,
     reason): the micro ones of ``spotted`` (start, end, score, kind) and the ``windows``'
-    peaks below ``threshold`` (kind ``unspotted``) by :func:`review_order`, then the
-    other kinds (macro), by their order in ``spotted``."""
+    peaks below ``peak_threshold`` (default ``threshold``: the window-score threshold,
+    where micro spots are on another scale; kind ``unspotted``) by :func:`review_order`,
+    then the other kinds (macro), by their order in ``spotted``."""
     micro = [(a, b, p) for a, b, p, kind in spotted if kind == "micro"]
-    cands = video_candidates(video, micro, windows, threshold)
+    peaks_below = threshold if peak_threshold is None else peak_threshold
+    cands = video_candidates(video, micro, windows, peaks_below)
     was_spotted = {(a, b) for a, b, _ in micro}
     out = [
         (p.key.start, p.key.end, p.score,

@@ -723,6 +723,20 @@ def test_the_queue_takes_the_threshold_spot_or_evaluate_stored(store_low):
     assert read_model_rows(store_low, "intervals", MODEL).num_rows == 2
 
 
+def test_peaks_below_the_threshold_are_found_on_the_window_scores_own_threshold(store_low):
+    # micro spots on an extent head's profile and window scores are two scales: the peaks
+    # below the threshold are window-score peaks, compared with the window threshold
+    write_spotting(store_low, MODEL, {"s1": 0.6}, {"s1": 0.35})
+    assert spotting_thresholds(store_low, MODEL, "window") == {"s1": 0.35}
+    starts = [i["start"] for i in ReviewSession(store_low).video_detail("v0")["intervals"]]
+    assert starts == [100, 220, 160]  # the peak 160..210 scores 0.3, below 0.35
+    write_spotting(store_low, MODEL, {"s1": 0.6}, {"s1": 0.25})
+    starts = [i["start"] for i in ReviewSession(store_low).video_detail("v0")["intervals"]]
+    assert starts == [100, 220]  # 0.3 is above 0.25: no peak below it
+    with pytest.raises(ValueError, match="kind"):
+        spotting_thresholds(store_low, MODEL, "macro")
+
+
 def test_an_interval_overlapping_a_judged_one_is_covered(store_low):
     session = ReviewSession(store_low)
     # a verdict on another model's interval 90..140, which overlaps 100..150

@@ -101,8 +101,9 @@ def test_the_micro_threshold_is_chosen_on_profile_runs_and_the_window_one_beside
     # and no window covers 80% of these movements: nothing to choose by
     assert chosen_threshold(preds, truth) is None
     # each held-out subject: both chosen on the others, the profile's for its micro spots
-    intervals, per_subject = chosen_intervals(preds, videos, truth)
-    assert set(per_subject) == set("ABC")
+    intervals, per_subject, windows = chosen_intervals(preds, videos, truth)
+    assert set(per_subject) == set(windows) == set("ABC")
+    assert all(0.6 < windows[s] <= 0.9 for s in "ABC")  # on window scores, as above
     assert micro(intervals) == [Interval(41, 60)] * 3
 
 

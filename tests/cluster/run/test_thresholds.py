@@ -60,7 +60,8 @@ def test_no_threshold_without_movements_to_choose_by():
 
 
 def test_each_subject_is_spotted_at_the_threshold_the_others_choose():
-    intervals, chosen = chosen_intervals(predictions(("A", "B", "C")), VIDEOS, TRUTH)
+    intervals, chosen, windows = chosen_intervals(predictions(("A", "B", "C")), VIDEOS, TRUTH)
+    assert windows == chosen  # spots on window scores: one threshold
     # C's own best would be 0.7; A and B choose higher, so C's movement is not spotted.
     assert chosen["C"] == pytest.approx(0.9, abs=1e-6)
     assert 0.6 < chosen["A"] <= 0.7 and 0.6 < chosen["B"] <= 0.7
