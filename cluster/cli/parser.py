@@ -14,7 +14,6 @@ from pipeline.core.configs import parse_size
 from pipeline.core.review_queue import STRATEGIES
 from pipeline.core.spotting import REVIEW_FLOOR
 from pipeline.learn.lstm import FINETUNE_EPOCHS, ModelConfig
-from pipeline.learn.simulation import FeedbackConfig
 from pipeline.vision.config import FLOW_METHODS
 
 Subparsers = argparse._SubParsersAction
@@ -367,9 +366,10 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument(
         "--threshold",
         type=float,
-        default=FeedbackConfig.threshold,
-        help=f"micro spotting threshold (default {FeedbackConfig.threshold}; on the extent "
-        "head's profile, else on window scores)",
+        default=None,
+        help="micro spotting threshold for every fit (on the extent head's profile, else on "
+        "window scores; default: each fit learns its own, as train does, on the out-of-fold "
+        "scores of fold models that each hold one labelled subject out)",
     )
     fb.add_argument(
         "--strategy",

@@ -44,7 +44,11 @@ def write_report(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) 
         "",
         f"{cfg.seeds} seeds x {cfg.rounds} rounds of {cfg.per_round} reviewed intervals "
         f"(review queue {cfg.strategy!r}, none overlapping one reviewed before; spotted at "
-        f"threshold {cfg.threshold}"
+        + (
+            f"threshold {cfg.threshold}"
+            if cfg.threshold is not None
+            else "the threshold each fit learns on out-of-fold scores of the labelled subjects"
+        )
         + (", on the extent head's profile" if cfg.extent else ", window-long")
         + f"); {cfg.epochs} epochs per fit"
         + (

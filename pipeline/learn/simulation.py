@@ -111,7 +111,8 @@ class FeedbackConfig:
     Subjects with ground truth are sorted; the first ``labelled`` keep their ground truth,
     the last ``test`` are only evaluated on, the ones between are reviewed. Each of
     ``seeds`` runs (model seeds 0, 1, ...) trains on the labelled subjects, then for
-    ``rounds`` rounds reviews ``per_round`` intervals spotted at ``threshold`` and retrains.
+    ``rounds`` rounds reviews ``per_round`` intervals spotted at its threshold (``threshold``,
+    or learnt on folds of the labelled subjects) and retrains.
     """
 
     labelled: int = 2
@@ -120,9 +121,9 @@ class FeedbackConfig:
     per_round: int = 10
     seeds: int = 3
     epochs: int = 50
-    # micro spots at this (on the extent head's profile; mespot train learns 0.17-0.35
-    # there on its folds, a simulation has no folds to learn it on)
-    threshold: float = 0.3
+    # micro spots at this (on the extent head's profile, else on window scores); None:
+    # each fit learns its own on folds of the labelled subjects, as mespot train does
+    threshold: float | None = None
     class_weight: str = "balanced"
     with_magnitude: bool = True
     strategy: str = "mixed"  # pipeline.core.review_queue.STRATEGIES
@@ -137,7 +138,7 @@ class FeedbackConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
@@ -203,12 +204,17 @@ FIGURES = (
     ("yes",),
     ("confirmed",),
     ("auc",),
+    ("threshold",),
     *((rule, m) for rule in RULES for m in ("recall", "precision", "f1")),
 )
 
 
 def _get(row: Mapping, path: tuple[str, ...]):
+    """The figure at ``path`` in ``row``; None where the row has none (e.g. a row written
+    before the figure was recorded)."""
     for p in path:
+        if not isinstance(row, Mapping) or p not in row:
+            return None
         row = row[p]
     return row
 
@@ -238,7 +244,7 @@ def summarise_reference(rows: Sequence[Mapping]) -> dict:
     return {
         ".".join(path): mean_std(_get(row, path) for row in rows)
         for path in FIGURES
-        if path[0] in RULES or path == ("auc",)
+        if path[0] in RULES or path in {("auc",), ("threshold",)}
     }
 
 
@@ -255,19 +261,20 @@ def curve_markdown(
     (``control``) the row of the model trained as long without verdicts."""
     rules = list(RULES)
     head = ["round", "seeds", "reviewed", "yes", "GT confirmed"]
-    head += [f"{m} ({rule})" for rule in rules for m in ("recall", "precision", "F1")] + ["AUC"]
+    head += [f"{m} ({rule})" for rule in rules for m in ("recall", "precision", "F1")]
+    head += ["AUC", "threshold"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in summary:
         cells = [str(e["round"]), str(e["seeds"])]
         cells += [_pm(e["reviewed"], 1), _pm(e["yes"], 1), _pm(e["confirmed"])]
         cells += [_pm(e[f"{rule}.{m}"]) for rule in rules for m in ("recall", "precision", "f1")]
-        cells.append(_pm(e["auc"]))
+        cells += [_pm(e["auc"]), _pm(e["threshold"])]
         out.append("| " + " | ".join(cells) + " |")
     for name, ref in ((CONTROL, control), ("all labelled", reference)):
         if ref:
             cells = [name, str(ref["auc"]["n"]), "-", "-", "-"]
             cells += [_pm(ref[f"{r}.{m}"]) for r in rules for m in ("recall", "precision", "f1")]
-            cells.append(_pm(ref["auc"]))
+            cells += [_pm(ref["auc"]), _pm(ref["threshold"])]
             out.append("| " + " | ".join(cells) + " |")
     return out
 

@@ -18,6 +18,7 @@ from cluster.store.models import learned_verdicts
 from cluster.store.verdict_log import VerdictLog
 from pipeline.core.intervals import Interval
 from pipeline.core.verdicts import Verdict, labels_from_verdicts
+from pipeline.learn.lstm import DEFAULT_THRESHOLD
 from pipeline.vision.config import FeatureConfig
 from schemas import WINDOW_FEATURES, conform
 
@@ -229,22 +230,6 @@ def test_feedback_refuses_one_class_labelled_subjects(tmp_path, capsys):
 # --- the simulation end to end ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sim_store(tmp_path_factory):
-    """3 subjects x 6 s at 50 fps, 320x240, 2-4 micro-movements each, features extracted."""
-    from pipeline.synth.generate import SynthConfig, generate_corpus
-
-    root = tmp_path_factory.mktemp("feedback")
-    cfg = SynthConfig(subjects=3, seconds=6, fps=50, width=320, height=240, seed=1)
-    manifest = generate_corpus(
-        root / "corpus", SynthConfig(**{**cfg.to_dict(), "micro_per_10s": 6})
-    )
-    store = root / "store"
-    argv = ["extract", str(root / "corpus"), str(store), "--executor", "local", "--no-progress"]
-    assert main(argv) == 0
-    return store, manifest
-
-
 def report_folder(out: str) -> Path:
     (line,) = [x for x in out.splitlines() if x.startswith("curve: ")]
     return Path(line.removeprefix("curve: ")).parent
@@ -342,3 +327,22 @@ def test_simulation_stops_when_nothing_is_left_to_review(sim_store, capsys):
     assert [r["round"] for r in curve["rows"]] == [0]
     assert "stopped after 0 rounds" in curve["stopped"]["0"]
     assert len(curve["reference_rows"]) == 1
+
+
+@pytest.mark.slow
+def test_simulation_learns_each_fits_threshold_by_default(sim_store, capsys, caplog):
+    store, _ = sim_store
+    argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "1"]
+    argv += ["--per-round", "4", "--seeds", "1", "--epochs", "2", "--no-progress"]
+    assert main([*argv, "--finetune-epochs", "1"]) == 0
+    folder = report_folder(capsys.readouterr().out)
+    curve = json.loads((folder / "curve.json").read_text())
+    assert curve["config"]["threshold"] is None
+    rows = [*curve["rows"], *curve["reference_rows"], *curve["control_rows"]]
+    assert len(rows) == 4 and all(0.0 <= r["threshold"] <= 1.0 for r in rows)
+    # round 0: the one labelled subject, held out, leaves its fold nothing to learn from,
+    # so the model keeps its default threshold, and says so
+    assert rows[0]["threshold"] == DEFAULT_THRESHOLD
+    assert "no threshold learnt on the labelled subjects" in caplog.text
+    report = (folder / "report.md").read_text()
+    assert "the threshold each fit learns" in report and "| AUC | threshold |" in report
