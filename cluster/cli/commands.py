@@ -285,6 +285,7 @@ def feedback_config(args) -> FeedbackConfig:
         mark_extent=not args.no_extent,
         finetune_epochs=args.finetune_epochs,
         extent=not args.window_spots,
+        budget=args.budget,
     )
 
 

@@ -372,6 +372,14 @@ def _add_feedback(sub: Subparsers) -> None:
         "scores of fold models that each hold one labelled subject out)",
     )
     fb.add_argument(
+        "--budget",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="also report each model at this review budget: the best micro spots that fit "
+        "in this fraction of each test video (as spot --budget), the same footage for all",
+    )
+    fb.add_argument(
         "--strategy",
         choices=STRATEGIES,
         default="mixed",

@@ -240,7 +240,7 @@ def _row(
         "verdict_negative_windows": int((y[from_verdicts] == 0).sum()),
         "model_id": fitted.model.model_id,
         "fine_tuned": base is not None and cfg.finetune_epochs > 0,
-        **figures(c, fitted),
+        **figures(c, fitted, cfg.budget),
     }
     return row | {"seconds": round(time.perf_counter() - t0, 2)}, fitted
 
@@ -271,7 +271,7 @@ def _reference(c: SimCorpus, cfg: FeedbackConfig, seed: int) -> dict:
     """Trained with the feedback subjects' full ground truth."""
     y = np.where(c.masks["labelled"] | c.masks["feedback"], c.data.y, -1).astype(np.int8)
     fitted = fit(c, y, _truth_steps(c, y), cfg, seed)
-    return {"seed": seed, "train_windows": int((y >= 0).sum())} | figures(c, fitted)
+    return {"seed": seed, "train_windows": int((y >= 0).sum())} | figures(c, fitted, cfg.budget)
 
 
 def _control(c: SimCorpus, cfg: FeedbackConfig, seed: int) -> dict:
@@ -280,7 +280,7 @@ def _control(c: SimCorpus, cfg: FeedbackConfig, seed: int) -> dict:
     y, steps = _labels(c, [])
     fitted = fit(c, y, steps, cfg, seed)
     fitted = fit(c, y, steps, cfg, seed, fitted, epochs=cfg.rounds * cfg.finetune_epochs)
-    return {"seed": seed, "train_windows": int((y >= 0).sum())} | figures(c, fitted)
+    return {"seed": seed, "train_windows": int((y >= 0).sum())} | figures(c, fitted, cfg.budget)
 
 
 def run_feedback(

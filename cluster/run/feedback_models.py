@@ -26,6 +26,7 @@ from cluster.store.parquet import window_predictions
 from pipeline.core.curves import roc
 from pipeline.core.intervals import Interval
 from pipeline.core.metrics import RULES, evaluate
+from pipeline.core.spotting import REVIEW_FLOOR
 from pipeline.learn.lstm import SpotterModel
 from pipeline.learn.simulation import FeedbackConfig
 
@@ -130,17 +131,24 @@ def spots(c: SimCorpus, fitted: Fitted, mask: np.ndarray) -> tuple[pa.Table, pa.
     return preds, spot_table(preds, c.videos, fitted.threshold)
 
 
-def figures(c: SimCorpus, fitted: Fitted) -> dict:
+def figures(c: SimCorpus, fitted: Fitted, budget: float | None = None) -> dict:
     """Spotting on the test subjects against their ground truth: both rules, AUC, the
-    footage kept and the threshold spotted at."""
+    footage kept and the threshold spotted at; with a ``budget``, also (``at_budget``) both
+    rules and the footage of the best micro spots that fit in that fraction of each video,
+    drawn down to the review floor (cluster.run.spot.spot_table, as ``spot --budget``)."""
     mask = c.masks["test"]
     preds, intervals = spots(c, fitted, mask)
-    report = evaluate(video_results(intervals, c.videos, c.truth, c.keys(mask)))
+    out = _counts(c, intervals, mask) | {"spots": intervals.num_rows}
     _, _, auc = roc(preds.column("score").to_numpy(), c.data.y[mask] == 1)
+    out |= {"auc": auc, "threshold": fitted.threshold}
+    if budget is not None:
+        kept = spot_table(preds, c.videos, REVIEW_FLOOR, budget=budget)
+        out["at_budget"] = _counts(c, kept, mask) | {"spots": kept.num_rows, "budget": budget}
+    return out
+
+
+def _counts(c: SimCorpus, intervals: pa.Table, mask: np.ndarray) -> dict:
+    """Both rules' counts of ``intervals`` and the footage they keep, on ``mask``'s videos."""
+    report = evaluate(video_results(intervals, c.videos, c.truth, c.keys(mask)))
     out = {name: report.counts[name].to_dict() for name in RULES}
-    return out | {
-        "auc": auc,
-        "footage": report.footage_fraction,
-        "spots": intervals.num_rows,
-        "threshold": fitted.threshold,
-    }
+    return out | {"footage": report.footage_fraction}

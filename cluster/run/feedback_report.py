@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cluster.store import paths
 from cluster.store.store import Store
-from pipeline.learn.simulation import FeedbackConfig, curve_markdown, plot_curve
+from pipeline.learn.simulation import FeedbackConfig, budget_markdown, curve_markdown, plot_curve
 
 if TYPE_CHECKING:
     from cluster.run.feedback import FeedbackResult
@@ -68,6 +68,11 @@ def write_report(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) 
         "",
         *curve_markdown(res.summary, res.reference, res.control),
     ]
+    at_budget = budget_markdown(res.summary, res.reference, res.control)
+    if at_budget:
+        md += ["", f"At a review budget of {cfg.budget:g} of each test video's footage (the best "
+               "micro spots that fit, as `mespot spot --budget`; the same footage for every "
+               "model):", "", *at_budget]  # fmt: skip
     md += ["", *(f"- seed {k}: {v}" for k, v in sorted(res.stopped.items()))] if res.stopped else []
     out = {
         "config": store.write_json(cfg.to_dict(), *folder, "feedback_config.json"),

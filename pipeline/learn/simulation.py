@@ -132,6 +132,9 @@ class FeedbackConfig:
     mark_extent: bool = True  # a yes marks the movement's onset and offset
     finetune_epochs: int = FINETUNE_EPOCHS  # > 0: each round fine-tunes the last; 0: scratch
     extent: bool = True  # models with the extent head, micro spots on its profile (shipped)
+    # also figures at a review budget: the best micro spots that fit in this fraction of
+    # each test video (as `mespot spot --budget`), the same footage for every model
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("labelled", "test", "rounds", "per_round", "seeds", "epochs"):
@@ -149,6 +152,8 @@ class FeedbackConfig:
         for name in ("miss_rate", "unsure_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.budget is not None and not 0.0 < self.budget <= 1.0:
+            raise ValueError(f"budget must be in (0, 1], got {self.budget}")
         if not isinstance(self.extent, bool):
             raise ValueError(f"extent must be true or false, got {self.extent!r}")
         if self.class_weight not in CLASS_WEIGHTS:
@@ -205,7 +210,11 @@ FIGURES = (
     ("confirmed",),
     ("auc",),
     ("threshold",),
+    ("footage",),
     *((rule, m) for rule in RULES for m in ("recall", "precision", "f1")),
+    # at the review budget (FeedbackConfig.budget), where there is one
+    ("at_budget", "footage"),
+    *(("at_budget", rule, m) for rule in RULES for m in ("recall", "precision", "f1")),
 )
 
 
@@ -244,7 +253,7 @@ def summarise_reference(rows: Sequence[Mapping]) -> dict:
     return {
         ".".join(path): mean_std(_get(row, path) for row in rows)
         for path in FIGURES
-        if path[0] in RULES or path in {("auc",), ("threshold",)}
+        if path[0] not in ("reviewed", "yes", "confirmed")  # review figures: rounds only
     }
 
 
@@ -275,6 +284,28 @@ def curve_markdown(
             cells = [name, str(ref["auc"]["n"]), "-", "-", "-"]
             cells += [_pm(ref[f"{r}.{m}"]) for r in rules for m in ("recall", "precision", "f1")]
             cells += [_pm(ref["auc"]), _pm(ref["threshold"])]
+            out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def budget_markdown(
+    summary: Sequence[Mapping], reference: Mapping, control: Mapping | None = None
+) -> list[str]:
+    """The table of the figures at the review budget (``at_budget``): one row per round,
+    then the control and the reference, as :func:`curve_markdown`; [] without them."""
+    if not summary or summary[0]["at_budget.footage"]["mean"] is None:
+        return []
+    rules = list(RULES)
+    head = ["round", "reviewed", "footage"]
+    head += [f"{m} ({rule})" for rule in rules for m in ("recall", "precision", "F1")]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    metrics = ("recall", "precision", "f1")
+    rows = [(str(e["round"]), _pm(e["reviewed"], 1), e) for e in summary]
+    rows += [(name, "-", ref) for name, ref in ((CONTROL, control), ("all labelled", reference))]
+    for name, reviewed, e in rows:
+        if e:
+            cells = [name, reviewed, _pm(e["at_budget.footage"])]
+            cells += [_pm(e[f"at_budget.{r}.{m}"]) for r in rules for m in metrics]
             out.append("| " + " | ".join(cells) + " |")
     return out
 

@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--threshold", type=float, default=None, help="default: learnt per fit")
+    p.add_argument("--budget", type=float, default=None, help="also figures at this budget")
     p.add_argument("--window-spots", action="store_true", help="models without the extent head")
     p.add_argument("--strategy", choices=("mixed", "top"), default="mixed")
     p.add_argument("--miss-rate", type=float, default=0.1)

@@ -295,12 +295,16 @@ def test_simulation_with_the_mixed_queue_reviews_below_the_threshold(sim_store, 
     argv += ["--finetune-epochs", "1"]  # round 1 fine-tunes round 0's model
     # a 2-epoch model's profile run at the default threshold can span the whole clip (one
     # spot, over every peak): a high one leaves the window scores' peaks below it
-    argv += ["--threshold", "0.9"]
+    argv += ["--threshold", "0.9", "--budget", "0.2"]
     assert main(argv) == 0  # the defaults: mixed queue, 10% missed, 5% unsure, extent head
     out = capsys.readouterr().out
     sim_id = report_folder(out).name
     curve = json.loads((report_folder(out) / "curve.json").read_text())
     rows = curve["rows"]
+    # every model also at the budget: its best micro spots within a fifth of each video
+    at_budget = [r["at_budget"] for r in (*rows, *curve["reference_rows"], *curve["control_rows"])]
+    assert len(at_budget) == 4 and all(0 < b["footage"] <= 0.2 for b in at_budget)
+    assert "At a review budget of 0.2" in (report_folder(out) / "report.md").read_text()
     assert [r["fine_tuned"] for r in rows] == [False, True]
     # the control: round 0's model trained as long (1 round x 1 epoch) without verdicts
     assert len(curve["control_rows"]) == 1 and "| no verdicts, as long |" in out

@@ -13,9 +13,13 @@ from pipeline.learn.simulation import (
     FeedbackConfig,
     annotate,
     answer,
+    budget_markdown,
     confirmed,
+    curve_markdown,
     mean_std,
     split_subjects,
+    summarise,
+    summarise_reference,
 )
 
 
@@ -81,9 +85,47 @@ def test_split_config_and_summary_helpers():
     # the shipped kind of model, unless told: an extent head, micro spots on its profile
     assert cfg.model_config(0).extent and not FeedbackConfig(extent=False).model_config(0).extent
     bad_ones = ({"per_round": 0}, {"threshold": 1.5}, {"rounds": 1.5}, {"strategy": "random"})
-    bad_ones += ({"extent": "yes"},)
+    bad_ones += ({"extent": "yes"}, {"budget": 0.0}, {"budget": 1.5})
     for bad in (*bad_ones, {"miss_rate": 1.0}, {"unsure_rate": -0.1}, {"finetune_epochs": -1}):
         with pytest.raises(ValueError):
             FeedbackConfig(**bad)
     assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "n": 2}
     assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
+
+
+def row(round_: int, recall_hits: int, budget_hits: int | None, threshold: float) -> dict:
+    """A simulation row: 10 test movements; ``recall_hits`` of them spotted at the
+    threshold (10 spots), ``budget_hits`` at the budget (5 spots), None: no budget."""
+
+    def counts(tp, spots):
+        f1 = 2 * tp / (10 + spots)
+        return {"tp": tp, "fp": spots - tp, "fn": 10 - tp,
+                "recall": tp / 10, "precision": tp / spots, "f1": f1}  # fmt: skip
+
+    out = {"round": round_, "reviewed": 20 * round_, "yes": round_, "confirmed": None,
+           "auc": 0.8, "threshold": threshold, "footage": 0.3}  # fmt: skip
+    out |= {rule: counts(recall_hits, 10) for rule in ("coverage", "iou")}
+    if budget_hits is not None:
+        at = {rule: counts(budget_hits, 5) for rule in ("coverage", "iou")}
+        out["at_budget"] = at | {"footage": 0.1}
+    return out
+
+
+def test_the_summary_averages_thresholds_and_the_figures_at_the_budget():
+    rows = [row(0, 4, 2, 0.2), row(0, 6, 4, 0.4), row(1, 8, 5, 0.3), row(1, 8, 5, 0.5)]
+    summary = summarise(rows)
+    assert [e["round"] for e in summary] == [0, 1]
+    assert summary[0]["threshold"]["mean"] == pytest.approx(0.3)
+    assert summary[0]["at_budget.coverage.recall"]["mean"] == pytest.approx(0.3)
+    assert summary[1]["at_budget.iou.precision"] == {"mean": 1.0, "std": 0.0, "n": 2}
+    reference = summarise_reference([row(0, 9, 5, 0.6)])
+    assert reference["at_budget.footage"]["mean"] == 0.1 and "reviewed" not in reference
+    table = budget_markdown(summary, reference)
+    # head, rule, 2 rounds, the reference (no control)
+    assert len(table) == 5 and table[-1].startswith("| all labelled | - | 0.100 ± 0.000 |")
+    assert table[2].startswith("| 0 | 0.0 ± 0.0 | 0.100 ± 0.000 | 0.300 ± 0.141 |")
+    assert curve_markdown(summary, reference)[2].endswith("| 0.800 ± 0.000 | 0.300 ± 0.141 |")
+    # rows without a budget, or from before thresholds were recorded: no table, '-'
+    plain = [{k: v for k, v in row(0, 4, None, 0.2).items() if k != "threshold"}]
+    assert budget_markdown(summarise(plain), summarise_reference(plain)) == []
+    assert curve_markdown(summarise(plain), {})[2].endswith("| 0.800 ± 0.000 | - |")
