@@ -278,7 +278,7 @@ def feedback_config(args) -> FeedbackConfig:
         per_round=args.per_round,
         seeds=args.seeds,
         epochs=args.epochs,
-        threshold=args.threshold,
+        threshold=None if args.learn_threshold else args.threshold,
         strategy=args.strategy,
         miss_rate=args.miss_rate,
         unsure_rate=args.unsure_rate,

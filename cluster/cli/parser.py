@@ -366,10 +366,16 @@ def _add_feedback(sub: Subparsers) -> None:
     fb.add_argument(
         "--threshold",
         type=float,
-        default=None,
-        help="micro spotting threshold for every fit (on the extent head's profile, else on "
-        "window scores; default: each fit learns its own, as train does, on the out-of-fold "
-        "scores of fold models that each hold one labelled subject out)",
+        default=0.3,
+        help="micro spotting threshold for every fit (default 0.3; on the extent head's "
+        "profile, else on window scores)",
+    )
+    fb.add_argument(
+        "--learn-threshold",
+        action="store_true",
+        help="each fit learns its own threshold instead, as train does, on the out-of-fold "
+        "scores of fold models that each hold one labelled subject out (3 fits a round "
+        "with 2 labelled subjects; unsteady on so few)",
     )
     fb.add_argument(
         "--budget",

@@ -4,8 +4,8 @@
 (pipeline.learn.simulation.split_subjects) into *labelled*, *feedback* and *test*. Per seed:
 
 1. round 0 trains one SpotterModel on the labelled subjects' ground truth, and learns its
-   threshold as ``mespot train`` does, on out-of-fold scores of the labelled subjects
-   (cluster.run.feedback_models; ``FeedbackConfig.threshold`` fixes one instead);
+   threshold (``FeedbackConfig.threshold``, or, when None, learnt as ``mespot train``
+   does on out-of-fold scores of the labelled subjects: cluster.run.feedback_models);
 2. each round scores the feedback subjects' windows, spots micro intervals at the
    model's threshold (cluster.run.spot: runs of the extent head's profile, or greedy NMS over
    windows for models without one, ``FeedbackConfig.extent``), and the simulated

@@ -80,6 +80,7 @@ def write_report(store: Store, cfg: FeedbackConfig, res: FeedbackResult, kinds) 
         "markdown": store.write_text("\n".join(md) + "\n", *folder, "report.md"),
     }
     with tempfile.TemporaryDirectory() as d:
-        png = plot_curve(res.summary, res.reference, Path(d) / "curve.png", control=res.control)
+        png = plot_curve(res.summary, res.reference, Path(d) / "curve.png", control=res.control,
+                         budget=cfg.budget)  # fmt: skip
         out["plot"] = store.put_atomic(png.read_bytes(), *folder, "curve.png")
     return out

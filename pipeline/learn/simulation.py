@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from os import PathLike
@@ -121,9 +122,10 @@ class FeedbackConfig:
     per_round: int = 10
     seeds: int = 3
     epochs: int = 50
-    # micro spots at this (on the extent head's profile, else on window scores); None:
-    # each fit learns its own on folds of the labelled subjects, as mespot train does
-    threshold: float | None = None
+    # micro spots at this (on the extent head's profile, else on window scores; mespot
+    # train learns 0.17-0.35 there); None: each fit learns its own on folds of the
+    # labelled subjects, as mespot train does (unsteady on few labelled subjects)
+    threshold: float | None = 0.3
     class_weight: str = "balanced"
     with_magnitude: bool = True
     strategy: str = "mixed"  # pipeline.core.review_queue.STRATEGIES
@@ -316,8 +318,11 @@ def plot_curve(
     path: str | PathLike[str],
     title: str = "Annotator feedback",
     control: Mapping | None = None,
+    budget: float | None = None,
 ) -> Path:
-    """Recall and precision on the test subjects vs intervals reviewed, one panel per rule.
+    """Recall and precision on the test subjects vs intervals reviewed, one panel per rule
+    (and, with a ``budget`` whose figures the summary holds, a second row of panels: at
+    that review budget).
 
     Lines are the mean over seeds, bands mean ± std; dashed lines the reference trained
     with the feedback subjects' full ground truth, dotted ones (``control``) the model
@@ -327,25 +332,28 @@ def plot_curve(
     from matplotlib.figure import Figure
 
     rules = list(RULES)
-    fig = Figure(figsize=(5 * len(rules), 4), dpi=100)
+    panels = [("", "at the threshold")]
+    if budget is not None and summary and summary[0]["at_budget.footage"]["mean"] is not None:
+        panels.append(("at_budget.", f"at a review budget of {budget:g}"))
+    fig = Figure(figsize=(5 * len(rules), 4 * len(panels)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     x = np.asarray([e["reviewed"]["mean"] for e in summary], np.float64)
-    for i, rule in enumerate(rules):
-        ax = fig.add_subplot(1, len(rules), i + 1)
+    for i, ((at, where), rule) in enumerate(itertools.product(panels, rules)):
+        ax = fig.add_subplot(len(panels), len(rules), i + 1)
         for metric, color in (("recall", "tab:blue"), ("precision", "tab:orange")):
-            stats = [e[f"{rule}.{metric}"] for e in summary]
+            stats = [e[f"{at}{rule}.{metric}"] for e in summary]
             m = np.asarray([s["mean"] for s in stats], np.float64)
             sd = np.asarray([s["std"] for s in stats], np.float64)
             ax.plot(x, m, marker="o", color=color, label=metric)
             ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2, linewidth=0)
             for ref, style, what in ((reference, "--", "all GT"), (control, ":", "no verdicts")):
-                level = ref.get(f"{rule}.{metric}", {}).get("mean") if ref else None
+                level = ref.get(f"{at}{rule}.{metric}", {}).get("mean") if ref else None
                 if level is not None:
                     ax.axhline(level, color=color, linestyle=style, linewidth=1,
                                label=f"{metric}, {what}")  # fmt: skip
         ax.set(xlabel="intervals reviewed (feedback subjects)", ylim=(0, 1.02))
         ax.set_ylabel("test subjects: mean ± std over seeds")
-        ax.set_title(f"{title}: rule {rule}", fontsize="medium")
+        ax.set_title(f"{title}: rule {rule}, {where}", fontsize="medium")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     out = Path(path)

@@ -334,11 +334,11 @@ def test_simulation_stops_when_nothing_is_left_to_review(sim_store, capsys):
 
 
 @pytest.mark.slow
-def test_simulation_learns_each_fits_threshold_by_default(sim_store, capsys, caplog):
+def test_simulation_learns_each_fits_threshold_when_told(sim_store, capsys, caplog):
     store, _ = sim_store
     argv = ["feedback", str(store), "--labelled", "1", "--test", "1", "--rounds", "1"]
     argv += ["--per-round", "4", "--seeds", "1", "--epochs", "2", "--no-progress"]
-    assert main([*argv, "--finetune-epochs", "1"]) == 0
+    assert main([*argv, "--finetune-epochs", "1", "--learn-threshold"]) == 0
     folder = report_folder(capsys.readouterr().out)
     curve = json.loads((folder / "curve.json").read_text())
     assert curve["config"]["threshold"] is None

@@ -50,8 +50,7 @@ def fits(monkeypatch):
 @pytest.mark.slow
 def test_a_fit_learns_its_threshold_on_folds_of_the_labelled_subjects(sim_store, fits):
     c = corpus(sim_store[0])
-    cfg = FeedbackConfig(labelled=2, test=1, seeds=1, epochs=4, finetune_epochs=1)
-    assert cfg.threshold is None  # the default: learnt
+    cfg = FeedbackConfig(labelled=2, test=1, seeds=1, epochs=4, finetune_epochs=1, threshold=None)
     y = np.where(c.masks["labelled"], c.data.y, -1).astype(np.int8)
     steps = np.where((y >= 0)[:, None], c.data.steps, -1).astype(np.int8)
 
