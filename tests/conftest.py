@@ -95,3 +95,46 @@ def tiny_corpus(tmp_path_factory):
     argv += ["--size", "320x240", "--seed", "1", "--no-progress"]
     assert main(argv) == 0
     return out
+
+
+@pytest.fixture
+def chrome():
+    """A headless Chromium driven by Selenium (Debian's chromium and chromium-driver), with
+    the page's console kept (``chrome.get_log("browser")``); skipped without them, failed
+    when MESPOT_REQUIRE_BROWSER is set."""
+    import os
+    import shutil
+    import tempfile
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("MESPOT_REQUIRE_BROWSER"):
+            pytest.fail("MESPOT_REQUIRE_BROWSER is set but chromium/chromedriver are missing")
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install ...)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    profile = tempfile.mkdtemp(prefix="mespot-chrome-")
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(arg)
+    browser = webdriver.Chrome(options=opts, service=Service(driver))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)

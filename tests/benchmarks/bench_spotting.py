@@ -235,7 +235,15 @@ def main() -> None:
         "--window-spots", action="store_true",
         help="keep micro spots window-long (no extent head: the ablation)",
     )  # fmt: skip
+    p.add_argument(
+        "--export", default=None, metavar="DIR",
+        help="save the trained model, its thresholds and BUNDLE.json to DIR (the bundled "
+        "model: pipeline/assets/model)",
+    )  # fmt: skip
     args = p.parse_args()
+    if args.export and (args.features or args.model or args.window_spots or args.threshold):
+        p.error("--export bundles the default recipe: no --features, --model, --window-spots "
+                "or --threshold")  # fmt: skip
     work = Path(args.workdir)
     store_dir = build(work, args)
     import ray
@@ -255,13 +263,13 @@ def main() -> None:
     dataset = np.asarray(data.table.column("dataset").to_pylist(), dtype=object)
     trained_on, scored = corpora(args)
     train, test = (dataset == trained_on) & (data.y >= 0), dataset == scored
-    (scores, macro, steps), model_id = trained_scores(store_dir, data, train, test, args)
+    (scores, macro, steps), model_id, folder = trained_scores(store_dir, data, train, test, args)
     truth = ground_truth(store, ("micro",))
     rows, video_table = data.table.filter(test), read_table(store, paths.VIDEOS)
     chosen = fold_threshold(store_dir, data, train, truth, video_table, args)
     if args.threshold is None:  # the shipped default: chosen on the training folds
-        args.threshold = chosen[0]
-    window_threshold = chosen[1]
+        args.threshold = chosen["threshold"]
+    window_threshold = chosen["window_threshold"]
     videos = {(v["dataset"], v["subject"], v["video"]): v for v in video_table.to_pylist()}
     events = events_by_video(work, (trained_on, scored))
     preds = window_predictions(rows, scores, "bench", "none", macro, steps)
@@ -292,6 +300,8 @@ def main() -> None:
     }
     (work / f"spotting-{label}.json").write_text(json.dumps(out, indent=1))
     print_report(out)
+    if args.export:
+        export_model(folder, chosen, out, scored, args)
 
 
 def trained_scores(store_dir: Path, data, train, test, args):
@@ -316,7 +326,7 @@ def trained_scores(store_dir: Path, data, train, test, args):
         fresh.save(folder)
     model = SpotterModel.load(folder)
     micro, macro = model.predict_kinds(data.X[test])
-    return (micro, macro, model.predict_steps(data.X[test])), model.model_id
+    return (micro, macro, model.predict_steps(data.X[test])), model.model_id, folder
 
 
 def micro_spots(preds, videos, threshold: float, window_threshold: float, budget=None) -> dict:
@@ -335,7 +345,7 @@ def micro_spots(preds, videos, threshold: float, window_threshold: float, budget
     return {key: sorted(v) for key, v in sorted(out.items())}
 
 
-def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> tuple[float, float]:
+def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> dict:
     """The thresholds ``mespot train`` would give the model (micro, window;
     cluster.run.spot.chosen_threshold): the F1-best on out-of-fold scores of the training
     subjects, here from ``--folds`` groups of them (one per subject with 0). The folds'
@@ -376,7 +386,43 @@ def fold_threshold(store_dir: Path, data, train, truth, videos, args) -> tuple[f
     )
     chosen = chosen_threshold(preds, truth, videos)
     print(f"thresholds chosen on {len(groups)} training folds: {chosen}")
-    return (chosen["threshold"], chosen["window_threshold"]) if chosen else (0.5, 0.5)
+    return chosen or {"threshold": 0.5, "window_threshold": 0.5}
+
+
+def export_model(folder: Path, spotting: dict, report: dict, scored: str, args) -> None:
+    """The trained model, with the thresholds chosen on the training folds, saved to
+    ``args.export`` (the bundled model: pipeline/assets/model), and beside it
+    ``BUNDLE.json``: how it was trained and what it scored on the ``scored`` set."""
+    from pipeline.learn.lstm import SpotterModel
+
+    model = SpotterModel.load(folder)
+    model.spotting = dict(spotting)
+    out = Path(args.export)
+    model.save(out)
+
+    def figures(run: dict) -> dict:
+        return {k: run[k] for k in ("threshold", "footage", "coverage", "iou")}
+
+    bundle = {
+        "model_id": model.model_id,
+        "trained_by": "python tests/benchmarks/bench_spotting.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in _recipe_args(args).items())
+        + f" --export {args.export}",
+        "training_corpus": f"mespot synth --realistic, every training photo, seed 0, "
+        f"{args.train_subjects} subjects x 2 videos x 30 s at 100 fps (synthetic faces)",
+        "scored_on": scored,
+        "auc": report["auc"],
+        "at_threshold": figures(report["at"]),
+        "at_budget": figures(report["budget"]) | {"budget": BUDGET},
+    }
+    (out / "BUNDLE.json").write_text(json.dumps(bundle, indent=1) + "\n")
+    print(f"bundled model {model.model_id} saved to {out}")
+
+
+def _recipe_args(args) -> dict:
+    """The options that shape the trained model and its figures (for BUNDLE.json)."""
+    keep = ("eval", "seed", "epochs", "folds", "classes", "train_photos", "train_subjects")
+    return {k: getattr(args, k) for k in keep}
 
 
 def fold_steps(cache: Path, data, train, subjects, groups, cfg) -> np.ndarray:

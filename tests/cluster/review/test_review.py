@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import select
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import urllib.error
@@ -567,60 +564,28 @@ def test_verdicts_go_to_an_s3_store(tmp_path, s3_bucket):
 # --- the page in a real browser --------------------------------------------------------------
 
 
-def _chrome():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("MESPOT_REQUIRE_BROWSER"):
-            pytest.fail("MESPOT_REQUIRE_BROWSER is set but chromium/chromedriver are missing")
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install ...)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="mespot-chrome-")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(arg)
-    return webdriver.Chrome(options=opts, service=Service(driver)), profile
-
-
 @contextlib.contextmanager
-def _page(store: Store, annotator: str):
-    """The review page of ``store`` in a headless browser: (browser, a 60 s wait)."""
+def _page(browser, store: Store, annotator: str):
+    """The review page of ``store`` in the headless ``browser``: (browser, a 60 s wait)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser, profile = _chrome()
     session = ReviewSession(store)
     srv = start(session, annotator=annotator)
     try:
         browser.get(f"http://127.0.0.1:{srv.server_port}/")
         yield browser, WebDriverWait(browser, 60)
     finally:
-        browser.quit()
         srv.shutdown()
         srv.server_close()
         session.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.slow
-def test_review_in_a_real_browser_survives_a_reload(store):
+def test_review_in_a_real_browser_survives_a_reload(store, chrome):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    with _page(store, "browser-annotator") as (browser, wait):
+    with _page(chrome, store, "browser-annotator") as (browser, wait):
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))
         assert "0 of 2 intervals reviewed" in browser.find_element(By.ID, "overall-text").text
         assert browser.find_element(By.ID, "annotator").get_attribute("value") == (
@@ -762,11 +727,11 @@ def test_a_yes_with_an_extent_is_stored_and_checked(server, store):
 
 
 @pytest.mark.slow
-def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low):
+def test_the_page_shows_why_and_marks_an_extent_in_a_real_browser(store_low, chrome):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    with _page(store_low, "extent-annotator") as (browser, wait):
+    with _page(chrome, store_low, "extent-annotator") as (browser, wait):
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#videos li"))
         browser.find_element(By.CSS_SELECTOR, "#videos li").click()
         rows = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#intervals tbody tr"))
