@@ -169,6 +169,40 @@ def cmd_train(args) -> int:
 
 
 def cmd_spot(args) -> int:
+    if (
+        len(args.paths) == 3
+        and args.model is None
+        and Store.open(args.paths[0]).exists("model.json")
+    ):
+        args.model, args.input, args.store = args.paths
+        return _spot_stores(args)
+    return _spot_videos(args)
+
+
+def _spot_videos(args) -> int:
+    """``spot VIDEO_OR_FOLDER...``: extract, spot, write the intervals and the report."""
+    from pathlib import Path
+
+    from cluster.run.spot_videos import default_out, spot_videos
+    from cluster.store.models import load_model
+    from pipeline.core.spotting import review_threshold
+    from pipeline.learn.bundled import bundled_model
+
+    if args.window_spots:
+        raise ValueError("--window-spots: spot on windows with `spot MODEL FEATURES OUT`")
+    model = bundled_model() if args.model is None else load_model(args.model)
+    out = Path(args.out) if args.out else default_out(args.paths)
+    threshold = review_threshold(args.threshold, args.budget)
+    found = spot_videos(args.paths, model, out, threshold=threshold, budget=args.budget,
+                        progress=not args.no_progress)  # fmt: skip
+    which = "the bundled model (synthetic faces)" if args.model is None else args.model
+    print(f"model {model.model_id}: {which}")
+    print("\n".join(found.lines()))
+    return 0
+
+
+def _spot_stores(args) -> int:
+    """``spot MODEL FEATURES_STORE OUT_STORE``: a model on features already extracted."""
     from cluster.run.spot import EXTENTS, spot_new_videos
     from cluster.store.models import load_model, run_model_id
     from pipeline.core.spotting import review_threshold

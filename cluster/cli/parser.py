@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from cluster.cli.argtypes import fraction as _fraction
+from cluster.cli.feedback_parser import add_feedback as _add_feedback
 from cluster.run.demo_config import DemoConfig
 from cluster.run.extract import CHUNK_WINDOWS, DATASETS
 from pipeline.core.configs import parse_size
@@ -24,16 +26,6 @@ def _size(text: str) -> tuple[int, int]:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,10 +269,32 @@ def _add_spot_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_spot(sub: Subparsers) -> None:
-    sp = sub.add_parser("spot", help="a trained model on new videos' features: spotted intervals")
-    sp.add_argument("model", help="model folder, e.g. STORE/models/<id>/all")
-    sp.add_argument("input", help="store with the new videos' features (from extract or ingest)")
-    sp.add_argument("store", help="store to write predictions and intervals to")
+    sp = sub.add_parser(
+        "spot",
+        help="spot videos: `spot VIDEO_OR_FOLDER...` (extract, spot with the bundled model or "
+        "--model, write intervals and an HTML report), or `spot MODEL FEATURES OUT` on stores",
+    )
+    sp.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="video files or folders (of videos, or of frames); or MODEL FEATURES_STORE "
+        "OUT_STORE: a model folder (e.g. STORE/models/<id>/all), a store with the videos' "
+        "features (from extract or ingest) and the store to write predictions and intervals to",
+    )
+    sp.add_argument(
+        "--model",
+        default=None,
+        help="model folder, e.g. STORE/models/<id>/all (default: the bundled model, trained "
+        "on synthetic faces)",
+    )
+    sp.add_argument(
+        "--out",
+        default=None,
+        help="folder for the features, intervals.csv/.parquet and report.html (default: "
+        "beside the first input, named after it: clip.mp4 -> clip-mespot/)",
+    )
+    sp.add_argument("--no-progress", action="store_true")
     sp.add_argument(
         "--threshold",
         type=float,
@@ -350,64 +364,6 @@ def _add_review(sub: Subparsers) -> None:
         help="the review order: mixed (the surest spots, the ones near the threshold and "
         "peaks below it, each with why) or top (spotted intervals, highest score first)",
     )
-
-
-def _add_feedback(sub: Subparsers) -> None:
-    fb = sub.add_parser(
-        "feedback", help="simulate annotators' verdicts fed back into training; plot the effect"
-    )
-    fb.add_argument("store", help="store with features and ground truth (from extract)")
-    fb.add_argument("--labelled", type=int, default=2, help="subjects trained on with ground truth")
-    fb.add_argument("--test", type=int, default=3, help="subjects only evaluated on")
-    fb.add_argument("--rounds", type=int, default=4, help="rounds of review and retraining")
-    fb.add_argument("--per-round", type=int, default=10, help="intervals reviewed per round")
-    fb.add_argument("--seeds", type=int, default=3, help="model seeds 0..S-1")
-    fb.add_argument("--epochs", type=int, default=50)
-    fb.add_argument(
-        "--threshold",
-        type=float,
-        default=0.3,
-        help="micro spotting threshold for every fit (default 0.3; on the extent head's "
-        "profile, else on window scores)",
-    )
-    fb.add_argument(
-        "--learn-threshold",
-        action="store_true",
-        help="each fit learns its own threshold instead, as train does, on the out-of-fold "
-        "scores of fold models that each hold one labelled subject out (3 fits a round "
-        "with 2 labelled subjects; unsteady on so few)",
-    )
-    fb.add_argument(
-        "--budget",
-        type=_fraction,
-        default=None,
-        metavar="FRACTION",
-        help="also report each model at this review budget: the best micro spots that fit "
-        "in this fraction of each test video (as spot --budget), the same footage for all",
-    )
-    fb.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="mixed",
-        help="what the annotator reviews next: mixed (half the surest spots, a quarter "
-        "near the threshold, a quarter of peaks below it) or top (highest score first)",
-    )
-    fb.add_argument("--miss-rate", type=float, default=0.1, help="share of movements missed")
-    fb.add_argument("--unsure-rate", type=float, default=0.05, help="share of unsure answers")
-    fb.add_argument("--no-extent", action="store_true", help="a yes marks no extent")
-    fb.add_argument(
-        "--window-spots",
-        action="store_true",
-        help="models without the extent head: window-long micro spots (greedy NMS)",
-    )
-    fb.add_argument(
-        "--finetune-epochs",
-        type=int,
-        default=FINETUNE_EPOCHS,
-        help="each round fine-tunes the last round's model for this many epochs "
-        "(0: retrains from scratch each round)",
-    )
-    fb.add_argument("--no-progress", action="store_true")
 
 
 def _add_demo(sub: Subparsers) -> None:
