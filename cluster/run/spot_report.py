@@ -26,7 +26,8 @@ class VideoSpots:
 
     ``frames`` are the frame indices the ``scores`` belong to (a window's centre, or each
     frame of an extent head's profile), ascending; ``intervals`` are (start, end, score),
-    frames inclusive; ``thumbnails`` one JPEG (or None) per interval."""
+    frames inclusive, of ``kinds`` (one each: ``micro`` or ``macro``; default all micro);
+    ``thumbnails`` one JPEG (or None) per interval."""
 
     name: str
     fps: float
@@ -36,8 +37,13 @@ class VideoSpots:
     threshold: float
     intervals: list[tuple[int, int, float]]
     thumbnails: list[bytes | None] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.kinds and len(self.kinds) != len(self.intervals):
+            raise ValueError(
+                f"{self.name}: {len(self.kinds)} kinds for {len(self.intervals)} intervals"
+            )
         if len(self.frames) != len(self.scores):
             raise ValueError(
                 f"{self.name}: {len(self.frames)} frames but {len(self.scores)} scores"
@@ -49,6 +55,12 @@ class VideoSpots:
             )
         if self.n_frames < 1 or self.fps <= 0:
             raise ValueError(f"{self.name}: n_frames {self.n_frames}, fps {self.fps}")
+
+    def kind(self, i: int) -> str:
+        return self.kinds[i] if self.kinds else "micro"
+
+    def count(self, kind: str) -> int:
+        return sum(self.kind(i) == kind for i in range(len(self.intervals)))
 
     @property
     def footage(self) -> float:
@@ -94,9 +106,9 @@ def _timeline(v: VideoSpots) -> str:
         return round((1 - min(max(score, 0.0), 1.0)) * TIMELINE_H, 1)
 
     bands = "".join(
-        f'<rect class="spot" x="{x(a)}" y="0" width="{max(x(b) - x(a), 1)}" '
-        f'height="{TIMELINE_H}"><title>frames {a}-{b}, score {s:.2f}</title></rect>'
-        for a, b, s in v.intervals
+        f'<rect class="spot {v.kind(i)}" x="{x(a)}" y="0" width="{max(x(b) - x(a), 1)}" '
+        f'height="{TIMELINE_H}"><title>{v.kind(i)}: frames {a}-{b}, score {s:.2f}</title></rect>'
+        for i, (a, b, s) in enumerate(v.intervals)
     )
     scores = np.asarray(v.scores, np.float64)
     finite = np.isfinite(scores)
@@ -123,9 +135,9 @@ def _interval_cells(v: VideoSpots) -> str:
             else '<div class="apex missing">no frame</div>'
         )
         cards.append(
-            f'<figure class="interval">{img}<figcaption>{start / v.fps:.2f}-'
-            f"{(end + 1) / v.fps:.2f} s (frames {start}-{end}), score {score:.2f}"
-            "</figcaption></figure>"
+            f'<figure class="interval {v.kind(i)}">{img}<figcaption>{v.kind(i)} '
+            f"{start / v.fps:.2f}-{(end + 1) / v.fps:.2f} s (frames {start}-{end}), "
+            f"score {score:.2f}</figcaption></figure>"
         )
     return "".join(cards) or '<p class="none">nothing spotted</p>'
 
@@ -134,10 +146,10 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 section.video{margin-bottom:2rem}
 svg.timeline{width:100%;height:120px;background:#fafafa;border:1px solid #ddd}
-rect.spot{fill:#f4a261;fill-opacity:.35}
+rect.spot{fill:#f4a261;fill-opacity:.35}rect.spot.macro{fill:#8ab17d;fill-opacity:.3}
 line.threshold{stroke:#c00;stroke-dasharray:6 4;stroke-width:1}
 polyline.scores{fill:none;stroke:#1d4e89;stroke-width:1.2}
-figure.interval{display:inline-block;margin:.3rem;font-size:.8rem;width:170px}
+figure.interval{display:inline-block;vertical-align:top;margin:.3rem;font-size:.8rem;width:170px}
 img.apex{display:block;max-width:160px}
 table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #eee}
 """
@@ -147,14 +159,15 @@ def render_html(videos: Sequence[VideoSpots], title: str, model: str) -> str:
     """The report as one HTML document (no scripts, no external resources)."""
     rows = "".join(
         f"<tr><td>{html.escape(v.name)}</td><td>{v.n_frames / v.fps:.1f} s</td>"
-        f"<td>{len(v.intervals)}</td><td>{v.footage:.1%}</td></tr>"
+        f"<td>{v.count('micro')}</td><td>{v.count('macro')}</td><td>{v.footage:.1%}</td></tr>"
         for v in videos
     )
     total = sum(v.n_frames for v in videos)
     kept = sum(v.footage * v.n_frames for v in videos)
     sections = "".join(
         f'<section class="video"><h2>{html.escape(v.name)}</h2>'
-        f"<p>{len(v.intervals)} intervals, {v.footage:.1%} of the footage to review; "
+        f"<p>{v.count('micro')} micro and {v.count('macro')} macro intervals, "
+        f"{v.footage:.1%} of the footage to review; micro "
         f"threshold {v.threshold:.3g}</p>{_timeline(v)}"
         f'<div class="intervals">{_interval_cells(v)}</div></section>'
         for v in videos
@@ -164,6 +177,6 @@ def render_html(videos: Sequence[VideoSpots], title: str, model: str) -> str:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>model {html.escape(model)}; "
         f"{kept / total if total else 0:.1%} of all footage to review</p>"
-        "<table><thead><tr><th>video</th><th>length</th><th>intervals</th>"
+        "<table><thead><tr><th>video</th><th>length</th><th>micro</th><th>macro</th>"
         f"<th>footage</th></tr></thead><tbody>{rows}</tbody></table>{sections}</body></html>"
     )

@@ -58,7 +58,8 @@ class SpottedVideos:
             )
         for v in self.videos:
             out.append(
-                f"{v.name}: {len(v.intervals)} micro intervals, {v.footage:.1%} of it to review"
+                f"{v.name}: {v.count('micro')} micro and {v.count('macro')} macro intervals, "
+                f"{v.footage:.1%} of it to review"
             )
         out += [f"{name}: {path}" for name, path in self.files.items()]
         return out
@@ -137,10 +138,11 @@ def spot_videos(
 
 def _report_videos(preds: pa.Table, intervals: pa.Table, videos: pa.Table, threshold: float):
     """Each video's timeline (the extent head's profile, else window scores at window
-    centres), its micro intervals and their apex frames' thumbnails."""
+    centres), its intervals and their apex frames' thumbnails (a micro interval's best
+    frame on the timeline; a macro one's middle frame)."""
     scored = scored_videos(preds, {}, videos, EXTENTS)
     records = {(r["dataset"], r["subject"], r["video"]): r for r in videos.to_pylist()}
-    micro = intervals.filter(pa.compute.equal(intervals.column("kind"), "micro")).to_pylist()
+    rows = intervals.sort_by([("start_frame", "ascending")]).to_pylist()
     out = []
     for key, v in sorted(scored.items()):
         rec = VideoRecord.from_dict(records[key])
@@ -148,9 +150,13 @@ def _report_videos(preds: pa.Table, intervals: pa.Table, videos: pa.Table, thres
             frames, scores = np.arange(len(v.profile)), np.asarray(v.profile)
         else:
             frames, scores = (np.asarray(v.starts) + np.asarray(v.ends)) // 2, np.asarray(v.scores)
-        spots = [(r["start_frame"], r["end_frame"], r["score"]) for r in micro
-                 if (r["dataset"], r["subject"], r["video"]) == key]  # fmt: skip
-        apexes = [apex_frame(a, b, frames, scores) for a, b, _ in spots]
+        mine = [r for r in rows if (r["dataset"], r["subject"], r["video"]) == key]
+        spots = [(r["start_frame"], r["end_frame"], r["score"]) for r in mine]
+        kinds = [r["kind"] for r in mine]
+        apexes = [
+            apex_frame(a, b, frames, scores) if kind == "micro" else (a + b) // 2
+            for (a, b, _), kind in zip(spots, kinds, strict=True)
+        ]
         out.append(
             VideoSpots(
                 _name(key[1], key[2]),
@@ -161,6 +167,7 @@ def _report_videos(preds: pa.Table, intervals: pa.Table, videos: pa.Table, thres
                 threshold,
                 spots,
                 _thumbnails(rec, apexes),
+                kinds,
             )
         )
     return out

@@ -31,8 +31,11 @@ def test_footage_counts_each_frame_once_and_stays_in_the_video():
     assert edge.footage == pytest.approx(0.10)  # frames 90..99
     with pytest.raises(ValueError, match="4 frames but 3 scores"):
         VideoSpots("d/s/v", 100.0, 100, FRAMES, SCORES[:3], 0.5, [])
+    two = [(1, 2, 1.0), (5, 6, 1.0)]
+    with pytest.raises(ValueError, match="1 kinds for 2 intervals"):
+        VideoSpots("d/s/v", 100.0, 100, FRAMES, SCORES, 0.5, two, [], ["micro"])
     with pytest.raises(ValueError, match="1 thumbnails for 2 intervals"):
-        VideoSpots("d/s/v", 100.0, 100, FRAMES, SCORES, 0.5, [(1, 2, 1.0), (5, 6, 1.0)], [b"x"])
+        VideoSpots("d/s/v", 100.0, 100, FRAMES, SCORES, 0.5, two, [b"x"])
 
 
 def test_a_thumbnail_is_a_small_jpeg_of_the_frame():
@@ -59,7 +62,7 @@ def videos() -> list[VideoSpots]:
     image = np.full((120, 200, 3), 128, np.uint8)
     spots = [(10, 19, 0.9), (40, 45, 0.7), (70, 79, 0.6)]
     first = VideoSpots("samm/006/006_1", 100.0, 100, FRAMES * 3, SCORES, 0.5, spots,
-                       [thumbnail(image)] * 3)  # fmt: skip
+                       [thumbnail(image)] * 3, ["micro", "macro", "micro"])  # fmt: skip
     second = VideoSpots("samm/007/007_1<b>", 50.0, 200, FRAMES, SCORES, 0.5, [])
     return [first, second]
 
@@ -70,10 +73,12 @@ def test_the_html_has_a_timeline_per_video_and_a_thumbnail_per_interval():
     page.feed(text)
     assert page.count("svg", "timeline") == 2
     assert page.count("img", "apex") == 3 and page.count("rect", "spot") == 3
+    assert page.count("rect", "macro") == 1 and page.count("figure", "macro") == 1
     assert all(a["src"].startswith("data:image/jpeg;base64,") for t, a in page.tags if t == "img")
     assert "nothing spotted" in text and "007_1&lt;b&gt;" in text  # names escaped
     # frames 10..19, 40..45 and 70..79: 26 of 100, and none of 200: 26 / 300 of all footage
-    assert "3 intervals, 26.0% of the footage" in text
+    assert "2 micro and 1 macro intervals, 26.0% of the footage" in text
+    assert "0 micro and 0 macro intervals" in text
     assert "8.7% of all footage to review" in text
     assert "<script" not in text and "http" not in text  # self-contained
 

@@ -38,17 +38,18 @@ def test_spot_a_real_clip_with_the_bundled_model(tmp_path, capsys, chrome):
         rows = list(csv.DictReader(f))
     assert len(rows) == table.num_rows > 0
     assert {r["video"] for r in rows} == {"WolfgangLanger_Pexels"}
-    micro = [r for r in table.to_pylist() if r["kind"] == "micro"]
+    kinds = table.column("kind").to_pylist()
+    micro, macro = kinds.count("micro"), kinds.count("macro")
     # the printed table: one line per interval, and the micro count with the footage
     assert sum(line.startswith("| WolfgangLanger_Pexels |") for line in printed.splitlines()) == (
         table.num_rows
     )
-    assert f"\nWolfgangLanger_Pexels: {len(micro)} micro intervals" in printed
-    # the report: one timeline, one thumbnail per micro interval, no console error
+    assert f"\nWolfgangLanger_Pexels: {micro} micro and {macro} macro intervals" in printed
+    # the report: one timeline, one thumbnail per interval, no console error
     chrome.get((out / "report.html").as_uri())
     assert len(chrome.find_elements(By.CSS_SELECTOR, "svg.timeline")) == 1
     images = chrome.find_elements(By.CSS_SELECTOR, "img.apex")
-    assert len(images) == len(micro)
+    assert len(images) == table.num_rows
     assert all(chrome.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
     assert [e for e in chrome.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
     # a rerun reuses the features extracted the first time
