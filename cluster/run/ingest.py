@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
+def session_kind(fs, path: str) -> str | None:
+    """What ``path`` is to ingest: 'video', 'frames' (a folder of images), 'folder' (may
+    hold sessions) or None (ignored)."""
+    return _kind(fs, path, fs.info(path))
+
+
 def _kind(fs, path: str, info: dict) -> str | None:
     """'video', 'frames', 'folder' (may hold sessions) or None (ignored)."""
     name = path.rsplit("/", 1)[-1]

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from cluster.run.executors import make_executor
 from cluster.run.extract import corpus_jobs, run_extraction
-from cluster.run.ingest import discover_sessions
+from cluster.run.ingest import discover_sessions, session_kind
 from cluster.run.spot import EXTENTS, scored_videos, spot_new_videos
 from cluster.run.spot_report import VideoSpots, apex_frame, render_html, thumbnail
 from cluster.store import Store, paths
@@ -82,23 +82,19 @@ def gather(inputs: list[str]) -> Corpus:
     corpus = Corpus()
     for item in inputs:
         path = Path(item)
-        if path.is_file() or (path.is_dir() and _is_frame_folder(path)):
-            part = read_generic(str(path), dataset=DATASET, subject=path.stem)
-        elif path.is_dir():
-            part = discover_sessions(Store.open(str(path)), dataset=DATASET)
-        else:
+        if not path.exists():
             raise FileNotFoundError(f"{item}: no such video file or folder")
+        source = Store.open(str(path))
+        if path.is_dir() and session_kind(source.fs, source.root) == "folder":
+            part = discover_sessions(source, dataset=DATASET)
+        else:  # a video file, or a folder of frames
+            part = read_generic(str(path), dataset=DATASET, subject=path.stem)
         corpus.videos += part.videos
         corpus.skipped += part.skipped
     if not corpus.videos:
         why = "; ".join(f"{s.path}: {s.reason}" for s in corpus.skipped[:3])
         raise ValueError(f"no video found in {', '.join(inputs)}" + (f" ({why})" if why else ""))
     return corpus
-
-
-def _is_frame_folder(path: Path) -> bool:
-    images = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-    return any(p.suffix.lower() in images for p in path.iterdir())
 
 
 def spot_videos(
@@ -182,12 +178,12 @@ def _thumbnails(rec: VideoRecord, frames: list[int]) -> list[bytes | None]:
     except FrameError as e:
         log.warning("%s: no thumbnails (%s)", rec.uri, e)
         return [None] * len(frames)
-    with source:
-        out = []
-        for f in frames:
-            try:
-                out.append(thumbnail(source.read(f)))
-            except (FrameError, IndexError, ValueError) as e:
-                log.warning("%s: frame %d unreadable (%s)", rec.uri, f, e)
-                out.append(None)
-    return out
+    images: dict[int, bytes] = {}
+    with source:  # one ascending pass: each frame decoded once, no seeking back
+        try:
+            for f, image in source.read_many(sorted(set(frames))):
+                images[f] = thumbnail(image)
+        except (FrameError, IndexError, ValueError) as e:
+            last = max(images, default=None)
+            log.warning("%s: no thumbnail after frame %s (%s)", rec.uri, last, e)
+    return [images.get(f) for f in frames]
