@@ -1,5 +1,7 @@
-"""TensorFlow's runtime settings shared by the networks of pipeline.learn: threads, seeds,
-batch sizes. TensorFlow is imported inside the functions."""
+"""Keras' runtime settings shared by the networks of pipeline.learn: threads, seeds, batch
+sizes. The networks are written in Keras 3 and run on its backend (``KERAS_BACKEND``:
+TensorFlow by default, JAX or PyTorch too); what only TensorFlow has is behind a backend
+check here. Keras and the backend are imported inside the functions."""
 
 from __future__ import annotations
 
@@ -11,13 +13,24 @@ PREDICT_BATCH = 4096
 STEPS_PER_EXECUTION = 32
 
 
+def backend() -> str:
+    """Keras' backend: "tensorflow", "jax" or "torch"."""
+    import keras
+
+    return keras.backend.backend()
+
+
 def limit_threads(n: int = 1) -> bool:
     """Run TensorFlow ops on ``n`` threads (intra- and inter-op), e.g. one per fold.
 
     TensorFlow takes thread settings only before its runtime starts (the first op or
     model), so call this first. Safe to call again: returns True when ``n`` threads are in
     effect, False (with a warning) when TensorFlow had already started with another setting.
+    Other backends take their threads from the environment (XLA_FLAGS, OMP_NUM_THREADS) at
+    import: True for them, nothing done.
     """
+    if backend() != "tensorflow":
+        return True
     import tensorflow as tf
 
     threading = tf.config.threading
@@ -42,9 +55,12 @@ def limit_threads(n: int = 1) -> bool:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic."""
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
+    if backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
     # Same seed, same machine -> same weights. Costs nothing measurable for this tiny LSTM
     # on CPU (2000 windows x 50 epochs: 31 s with, 30 s without); process-wide, like the seed.
     tf.config.experimental.enable_op_determinism()

@@ -430,6 +430,11 @@ def test_dropout_acts_in_training_only():
 
 
 def test_limit_threads_is_safe_to_call_again():
+    from pipeline.learn.runtime import backend
+
+    if backend() != "tensorflow":
+        assert limit_threads(3) is True  # other backends take threads from the environment
+        return
     import tensorflow as tf
 
     tf.constant(1.0) + 1.0  # the runtime has started now
