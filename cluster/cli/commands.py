@@ -163,6 +163,7 @@ def cmd_train(args) -> int:
         base_model=args.from_model,
         scratch=args.scratch,
         finetune_epochs=args.finetune_epochs,
+        stack=args.stack,
     )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0

@@ -182,7 +182,15 @@ def _add_train(sub: Subparsers) -> None:
         "--gpu-fraction",
         type=float,
         default=0.25,
-        help="GPU share per fold when the cluster has GPUs",
+        help="GPU share per fold (per stack, with --stack) when the cluster has GPUs",
+    )
+    t.add_argument(
+        "--stack",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train up to K folds as one computation per task (their networks stacked; "
+        "keeps a GPU busy); default 0: one task per fold",
     )
     _add_verdict_options(t)
     _add_shared_fs(t)

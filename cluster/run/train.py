@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.spot import chosen_threshold
+from cluster.run.train_stacked import fit_fold_group, fold_groups
 from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import (
@@ -235,6 +236,7 @@ def train_loso(
     base_model: str | None = None,
     scratch: bool = False,
     finetune_epochs: int = FINETUNE_EPOCHS,
+    stack: int = 0,
 ) -> TrainSummary:
     """LOSO folds over the labelled subjects of ``store``, then a model on all of them.
 
@@ -243,7 +245,8 @@ def train_loso(
     like the others. Then, unless ``scratch``, the model the verdicts were given on
     (:func:`reviewed_model`) is fine-tuned for ``finetune_epochs`` instead of training new
     networks (``cfg`` gives way to that model's). ``base_model`` names
-    the model to fine-tune, with or without verdicts.
+    the model to fine-tune, with or without verdicts. ``stack``: train up to that many
+    folds as one computation per task (cluster.run.train_stacked; 0: a task per fold).
     """
     if finetune_epochs < 1:
         raise ValueError(f"finetune_epochs must be >= 1, got {finetune_epochs}")
@@ -277,6 +280,11 @@ def train_loso(
         summary.verdict_positives, summary.verdict_negatives = data.verdict_counts
     folds = {f: (f, None if bases is None else bases[f], finetune_epochs if bases else None)
              for f in [*subjects, None]}  # fmt: skip
+    if stack and (bases is not None or cfg.members != 1):
+        log.warning("a fine-tune or an ensemble trains fold by fold: --stack ignored")
+        stack = 0
+    if stack:
+        folds = {group: (group,) for group in fold_groups(list(folds), stack)}
     scores = _run_folds(store, data, cfg, folds, summary, runner, gpu_fraction, progress)
     _finish(store, data, summary, scores)
     summary.wall_seconds = time.perf_counter() - t0
@@ -320,17 +328,22 @@ def _run_folds(
     shared = (data.X, data.y, data.steps, data.subjects, data.layout, cfg, summary.model_id)
     options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
     scores: dict[str, tuple] = {}
-    with tqdm(total=len(folds), unit="fold", desc="train", disable=not progress) as bar:
-        for fold, out in runner.run(fit_fold, folds.items(), shared, options):
-            bar.update()
+    stacked = any(isinstance(k, tuple) for k in folds)
+    total = sum(len(k) for k in folds) if stacked else len(folds)
+    task = fit_fold_group if stacked else fit_fold
+    with tqdm(total=total, unit="fold", desc="train", disable=not progress) as bar:
+        for key, out in runner.run(task, folds.items(), shared, options):
             if isinstance(out, BaseException):
-                summary.failed[fold if fold is not None else "all"] = f"{type(out).__name__}: {out}"
+                for fold in key if stacked else (key,):
+                    bar.update()
+                    summary.failed[fold or "all"] = f"{type(out).__name__}: {out}"
                 continue
-            archive, fold_scores, seconds = out
-            unpack_model(archive, store, *paths.model_folder(summary.model_id, fold))
-            if fold is not None:
-                scores[fold] = fold_scores
-                summary.folds[fold] = round(seconds, 2)
+            for fold, archive, fold_scores, seconds in out if stacked else [(key, *out)]:
+                bar.update()
+                unpack_model(archive, store, *paths.model_folder(summary.model_id, fold))
+                if fold is not None:
+                    scores[fold] = fold_scores
+                    summary.folds[fold] = round(seconds, 2)
     runner.close()
     return scores
 

@@ -223,3 +223,36 @@ def test_demo_runs_end_to_end_on_ray(ray_local, tmp_path, capsys):
     # A second run reuses the corpus and the extracted features.
     assert main(args) == 0
     assert "0 videos extracted, 2 already done" in capsys.readouterr().out
+
+
+def test_stacked_folds_train_as_fold_by_fold_does(trained, tmp_path, capsys):
+    store, _ = trained
+    copy = tmp_path / "store"
+    copy.mkdir()
+    for part in ("features", "feature_config.json", "videos", "annotations"):
+        if (store / part).is_dir():
+            shutil.copytree(store / part, copy / part)
+        elif (store / part).exists():
+            shutil.copy(store / part, copy / part)
+    args = ["train", str(copy), "--epochs", "2", "--executor", "local", "--no-progress"]
+    assert main([*args, "--stack", "2"]) == 0  # 3 fits in 2 tasks
+    (model_dir,) = (copy / "models").iterdir()
+    folds = sorted(p.name for p in model_dir.iterdir())
+    assert folds == ["all", "fold=006", "fold=007"]
+    for f in folds:
+        info = json.loads((model_dir / f / "model.json").read_text())
+        assert info["training"]["stacked_folds"] in (1, 2)
+        assert info["training"]["data_fingerprint"].endswith(f.removeprefix("fold="))
+    preds = table(copy / "predictions" / f"model={model_dir.name}")
+    assert preds.column("fold").to_pylist() == preds.column("subject").to_pylist()
+    assert "2 LOSO folds" in capsys.readouterr().out  # and the model on every subject
+
+
+def test_folds_are_stacked_in_even_groups():
+    from cluster.run.train_stacked import fold_groups
+
+    assert fold_groups(["a", "b", "c", None], 2) == [("a", "c"), ("b", None)]
+    assert fold_groups(["a", "b", "c", None], 3) == [("a", "c"), ("b", None)]
+    assert fold_groups(["a", "b", None], 8) == [("a", "b", None)]
+    with pytest.raises(ValueError, match="stack"):
+        fold_groups(["a"], 0)

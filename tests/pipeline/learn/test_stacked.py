@@ -51,7 +51,7 @@ def test_plan_and_class_weights_per_fold():
 
 
 def test_each_fold_model_computes_what_the_stack_computed():
-    x, y, steps, subjects = _data()
+    x = _data()[0]
     layout, cfg = _layout(), ModelConfig(units=4, epochs=1, batch_size=16, mirror=False)
     nets = StackedNetworks(layout, cfg, folds=3)
     out = nets.predict(x)
