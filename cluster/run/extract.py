@@ -265,15 +265,18 @@ class _Progress:
         self.jobs = {j.name: j for j in todo}
         self.parts: dict[str, list[WindowResult]] = {j.name: [] for j in todo}
         self.remaining = {j.name: len(j.chunks(chunk_windows)) for j in todo}
-        self.tasks = [
-            ((j.name, len(c)), (j.record, c)) for j in todo for c in j.chunks(chunk_windows)
-        ]
+        self.chunk_windows = chunk_windows
         self.renewed = time.monotonic()
 
     def run(self, executor, config: FeatureConfig, progress: bool) -> None:
         total = sum(len(j.windows) for j in self.todo)
+        tasks = [
+            ((j.name, len(args[1])), args)
+            for j in self.todo
+            for args in j.tasks(self.chunk_windows, config)
+        ]
         with tqdm(total=total, unit="win", desc="extract", disable=not progress) as bar:
-            for (name, n_windows), out in executor.run(compute_chunk, self.tasks, (config,)):
+            for (name, n_windows), out in executor.run(compute_chunk, tasks, (config,)):
                 bar.update(n_windows)
                 self._renew_leases()
                 if self._take(self.jobs[name], out):

@@ -22,9 +22,11 @@ from fsspec.implementations.local import LocalFileSystem
 from cluster.store.commits import video_name
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
+from pipeline.vision.anchors import anchor_starts
 from pipeline.vision.config import FeatureConfig
 from pipeline.vision.features import WindowExtractor, WindowResult, video_windows
 from pipeline.vision.frames import FrameError, open_frames
+from pipeline.vision.threads import native_threads
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class VideoJob:
         if size < 1:
             raise ValueError(f"chunk size must be >= 1 window, got {size}")
         return [self.windows[i : i + size] for i in range(0, len(self.windows), size)]
+
+    def tasks(self, size: int, config: FeatureConfig) -> list[tuple]:
+        """compute_chunk's arguments after ``config`` for each chunk: (record, windows, the
+        first frames of their anchors)."""
+        every = config.detect_every
+        return [(self.record, c, anchor_starts(self.windows, c, every)) for c in self.chunks(size)]
 
 
 def plan_job(
@@ -98,16 +106,28 @@ def _local_video(fs, path: str, fingerprint: str) -> str:
 
 
 def compute_chunk(
-    config: FeatureConfig, record: VideoRecord, windows: Sequence[Window]
+    config: FeatureConfig,
+    record: VideoRecord,
+    windows: Sequence[Window],
+    anchor_starts: dict[int, int] | None = None,
 ) -> list[WindowResult]:
     """Features of consecutive ``windows`` of one video (runs in a worker; the executors
-    send ``config``, shared by every chunk of a run, once)."""
+    send ``config``, shared by every chunk of a run, once). ``anchor_starts``: the first
+    frame of each of their anchors (pipeline.vision.anchors; needed when the chunk does
+    not hold them)."""
     fs, path = url_to_fs(record.uri)
     if record.source_kind == "video" and not isinstance(fs, LocalFileSystem):
         fs, path = LocalFileSystem(), _local_video(fs, path, record.fingerprint)
     # The windows already hold the frames to read (chosen by time on the driver), so a
     # variable-rate video is not demuxed again here; it is read straight through, never
     # seeking back (seeking by frame number is not exact in such files).
-    with open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source:
+    # One CPU's work: OpenCV and BLAS held to one thread (pipeline.vision.threads).
+    with (
+        native_threads(),
+        open_frames(path, fs=fs, fps=record.fps, reduce=config.decode_reduce) as source,
+    ):
         extractor = extractor_for(config)
-        return list(extractor.video(source.read_many, list(windows), None, record.variable_rate))
+        results = extractor.video(
+            source.read_many, list(windows), None, record.variable_rate, anchor_starts
+        )
+        return list(results)

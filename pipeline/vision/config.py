@@ -37,7 +37,7 @@ FEATURES_FORMAT = "mespot-features/4"
 #: extracted before it keep their ids (a config of another value is another config), and
 #: a config mespot wrote without it (one that names its format) reads at that value,
 #: whatever the default is now.
-ADDED_SETTINGS = {"flow_span": 1, "cell_refine": False, "refine_stride": 1}
+ADDED_SETTINGS = {"flow_span": 1, "cell_refine": False, "refine_stride": 1, "detect_every": 1}
 #: Settings that change no number unless every setting named beside them is on: left out
 #: of the config id then, so configs that give the same features share an id.
 ONLY_WITH = {"refine_stride": ("cell_refine", "cells")}
@@ -63,6 +63,12 @@ class FeatureConfig:
     # this many pixels; the box is scaled back to the full frame.
     detect_max_side: int = 640
     detect_upsample: int = 0
+    # The face is detected on every detect_every-th window's first frame (its anchor); the
+    # windows between fit their landmarks from the anchor's face and detect only when that
+    # fit fails a check (pipeline.vision.anchors). 1 = every window detects (stores written
+    # before the setting existed). 5 cuts detection's CPU by half (BENCHMARKS.md); it is
+    # not the default while the bundled model (pipeline/assets/model) was trained on 1.
+    detect_every: int = 1
     # Alignment: eyes levelled and the face scaled to this width (imutils' FaceAligner
     # defaults: 256 px, left eye centre at 35% of the width and height).
     face_width: int = 256
@@ -128,6 +134,8 @@ class FeatureConfig:
                 f"flow_span must be 1 to the window's {self.timesteps} timesteps, "
                 f"got {self.flow_span}"
             )
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
         if not 1 <= self.refine_stride <= 4:
             raise ValueError(f"refine_stride must be 1 to 4, got {self.refine_stride}")
         if self.n_bins < 2:

@@ -280,6 +280,7 @@ class WindowFace:
     landmarks: np.ndarray  # (68, 2) refitted, aligned-face coordinates
     box: Box  # the detected face in source-frame pixels
     reference: Box | None = None  # the nose ridge, for head-motion compensation
+    aligned: np.ndarray | None = None  # the first frame's aligned face (face_width square)
 
     def crops(self, frame: np.ndarray) -> list[np.ndarray]:
         """Each region of ``frame`` warped into aligned-face pixels."""
@@ -317,13 +318,15 @@ def locate_window_face(
     left_eye_x: float = 0.35,
     left_eye_y: float = 0.35,
     reference: bool = False,
+    found: tuple[Box, np.ndarray] | None = None,
 ) -> WindowFace:
     """Detect, fit, align on the eye line, refit on the aligned face, box the regions (and,
-    with ``reference``, the nose ridge).
+    with ``reference``, the nose ridge). ``found``: the face's box and landmarks in
+    ``first_frame`` already (pipeline.vision.anchors), detection skipped.
 
     Raises NoFace with the reason when any step fails.
     """
-    box, landmarks = model.find(first_frame)
+    box, landmarks = model.find(first_frame) if found is None else found
     alignment = Alignment.from_landmarks(landmarks, face_width, left_eye_x, left_eye_y)
     aligned = alignment.warp(first_frame)
     corners = np.array(
@@ -334,4 +337,5 @@ def locate_window_face(
     aligned_box = Box(int(ax0), int(ay0), int(np.ceil(ax1)), int(np.ceil(ay1)))
     refit = model.landmarks(aligned, aligned_box)
     ref = landmark_box(refit, *NOSE_RIDGE, face_width, "nose ridge") if reference else None
-    return WindowFace(alignment, region_boxes(refit, regions, face_width), refit, box, ref)
+    boxes = region_boxes(refit, regions, face_width)
+    return WindowFace(alignment, boxes, refit, box, ref, aligned)

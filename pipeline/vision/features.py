@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -28,13 +29,15 @@ import pyarrow as pa
 from pipeline.core.labels import covering, label_spans, window_spans
 from pipeline.core.records import Annotation, VideoRecord
 from pipeline.core.windows import Window
+from pipeline.vision.anchors import WindowFaces
 from pipeline.vision.config import FeatureConfig
 from pipeline.vision.face import FaceModel, NoFace, locate_window_face
 from pipeline.vision.flow import make_flow
 from pipeline.vision.frames import FrameError, open_frames
-from pipeline.vision.hoof import cell_means, hoof_batch
+from pipeline.vision.hoof import cell_means, hoof_regions
 from pipeline.vision.refine import refine_window
 from pipeline.vision.stabilise import subtract_median, subtract_similarity
+from pipeline.vision.threads import native_threads
 from schemas import WINDOW_FEATURES, conform
 
 STAGES = ("decode", "detect", "warp", "flow", "hoof")
@@ -111,9 +114,28 @@ class WindowExtractor:
         self.config = config
         self.face_model = face_model or FaceModel(config.detect_max_side, config.detect_upsample)
         self._flow = make_flow(config.flow, config.dis_preset)
+        self._locate = partial(
+            locate_window_face,
+            regions=config.regions,
+            face_width=config.face_width,
+            left_eye_x=config.left_eye_x,
+            left_eye_y=config.left_eye_y,
+            reference=config.stabilise == "nose",
+        )
 
-    def window(self, frames: list[np.ndarray], window: Window, timer: StageTimer) -> WindowResult:
-        """Features of ``window`` from its sampled frames (T + 1 grey images)."""
+    def faces(self, anchor_starts: dict[int, int] | None = None) -> WindowFaces:
+        """Window faces by anchors (pipeline.vision.anchors) for one pass over a video."""
+        every = self.config.detect_every
+        return WindowFaces(self.face_model, self._locate, every, anchor_starts or {})
+
+    def window(
+        self,
+        frames: list[np.ndarray],
+        window: Window,
+        timer: StageTimer,
+        faces: WindowFaces | None = None,
+    ) -> WindowResult:
+        """Features of ``window`` from its T + 1 grey frames (``faces``: found by anchors)."""
         cfg = self.config
         if len(frames) != window.timesteps + 1:
             raise ValueError(
@@ -121,15 +143,8 @@ class WindowExtractor:
             )
         with timer("detect"):
             try:
-                face = locate_window_face(
-                    self.face_model,
-                    frames[0],
-                    cfg.regions,
-                    cfg.face_width,
-                    cfg.left_eye_x,
-                    cfg.left_eye_y,
-                    reference=cfg.stabilise == "nose",
-                )
+                first = frames[0]
+                face = faces.face(window, first) if faces else self._locate(self.face_model, first)
             except NoFace as e:
                 return WindowResult(window, None, None, f"frame {window.start}: {e}")
         # Flow is computed once per frame pair over the union of the regions and each
@@ -166,12 +181,9 @@ class WindowExtractor:
         mags = np.zeros((t, r), np.float32)
         cells = np.zeros((t, r, cfg.cells, cfg.cells, 2), np.float32) if cfg.cells else None
         with timer("hoof"):
-            for j, (rows, cols) in enumerate(face.region_slices()):
-                hists[:, j], mags[:, j] = hoof_batch(
-                    flows[:, rows, cols], cfg.n_bins, cfg.normalise
-                )
-                if cells is not None:
-                    cells[:, j] = cell_means(flows[:, rows, cols], cfg.cells)
+            hists[:], mags[:] = hoof_regions(flows, face.region_slices(), cfg.n_bins, cfg.normalise)
+            for j, (rows, cols) in enumerate(face.region_slices() if cells is not None else []):
+                cells[:, j] = cell_means(flows[:, rows, cols], cfg.cells)
         if cells is not None and cfg.cell_refine:
             with timer("refine"):
                 cells += self._refinement(crops, raw, refs, ends, face.region_slices(), scale)
@@ -192,12 +204,26 @@ class WindowExtractor:
         windows: list[Window],
         timer: StageTimer | None = None,
         contiguous: bool = False,
+        anchor_starts: dict[int, int] | None = None,
     ) -> Iterator[WindowResult]:
         """Features of each window in turn; a window whose frames fail to decode is flagged.
-        ``contiguous``: read every frame of the span, never going back (variable-rate video)."""
+        ``contiguous``: read every frame of the span, never going back (variable-rate video).
+        ``anchor_starts``: the first frames of anchors not among ``windows``
+        (pipeline.vision.anchors.anchor_starts; not needed when ``windows`` hold them)."""
         timer = timer or StageTimer()
         cache = FrameCache(read_many, contiguous)
+        faces = self.faces(anchor_starts)
         for w in sorted(windows, key=lambda w: w.start):
+            anchor = faces.needs(w)
+            if anchor is not None:
+                with timer("decode"):
+                    cache.drop_before(min(anchor, w.start))
+                    try:
+                        frame = cache.get([anchor])[0]
+                    except FrameError as e:
+                        frame = e
+                with timer("detect"):
+                    faces.set_anchor(w, frame)
             try:
                 with timer("decode"):
                     cache.drop_before(w.start)
@@ -205,7 +231,7 @@ class WindowExtractor:
             except FrameError as e:
                 yield WindowResult(w, None, None, f"{UNREADABLE}: {e}")
                 continue
-            yield self.window(frames, w, timer)
+            yield self.window(frames, w, timer, faces)
 
 
 def results_table(
@@ -264,7 +290,10 @@ def extract_video(
     cfg = extractor.config
     windows = video_windows(record, cfg, fs=fs)
     results = []
-    with open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source:
+    with (
+        native_threads(),
+        open_frames(record.uri, fs=fs, fps=record.fps, reduce=cfg.decode_reduce) as source,
+    ):
         for res in extractor.video(source.read_many, windows, timer, record.variable_rate):
             results.append(res)
             if on_window is not None:

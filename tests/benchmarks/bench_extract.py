@@ -43,7 +43,7 @@ def make_video(workdir: Path, seconds: float) -> Path:
     return out
 
 
-def child(corpus: str, mode: str, reduce: int) -> dict:
+def child(corpus: str, mode: str, reduce: int, detect_every: int = 1) -> dict:
     """Runs in the pinned subprocess: extract (or only decode) the corpus's one video."""
     import cv2
 
@@ -53,7 +53,7 @@ def child(corpus: str, mode: str, reduce: int) -> dict:
     from pipeline.vision.features import StageTimer, WindowExtractor, extract_video
     from pipeline.vision.frames import open_frames
 
-    cfg = FeatureConfig(decode_reduce=reduce)
+    cfg = FeatureConfig(decode_reduce=reduce, detect_every=detect_every)
     if mode == "paper":
         # The features before issue 13: the paper's regions, no cells, nose-ridge
         # compensation, flow between consecutive steps.
@@ -88,18 +88,25 @@ def child(corpus: str, mode: str, reduce: int) -> dict:
     }
 
 
+#: The core every measurement is pinned to (``--core``).
+CORE = [0]
+#: FeatureConfig.detect_every of every run (``--detect-every``).
+DETECT_EVERY = [1]
+
+
 def run_child(corpus: Path, mode: str, reduce: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cmd = [
         "taskset",
         "-c",
-        "0",
+        str(CORE[0]),
         sys.executable,
         __file__,
         "--child",
         str(corpus),
         mode,
         str(reduce),
+        str(DETECT_EVERY[0]),
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -109,34 +116,62 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--workdir", default="/tmp/mespot-bench")
     p.add_argument("--reduce", type=int, default=1, help="JPEG decode reduction (1, 2, 4, 8)")
-    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--compare-paper", action="store_true", help="default vs paper features")
+    p.add_argument("--detect-every", type=int, default=1, help="FeatureConfig.detect_every")
+    p.add_argument("--core", type=int, default=0, help="the core to pin every run to")
+    p.add_argument("--runs", type=int, default=1, help="runs of each, alternating (median)")
+    p.add_argument("--no-long", action="store_true", help="skip the 60 s video (memory)")
     args = p.parse_args()
+    CORE[0] = args.core
+    DETECT_EVERY[0] = args.detect_every
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
+        print(
+            json.dumps(child(args.child[0], args.child[1], int(args.child[2]), int(args.child[3])))
+        )
         return
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     if args.compare_paper:
         compare_paper(make_video(work, 20), args.reduce)
         return
-    c20, c60 = make_video(work, 20), make_video(work, 60)
-    full = run_child(c20, "extract", args.reduce)
-    dec = run_child(c20, "decode", args.reduce)
-    long = run_child(c60, "extract", args.reduce)
+    c20 = make_video(work, 20)
+    full, dec = median_runs(c20, args.reduce, args.runs)
     vs = full["video_s"]
-    print(f"video: 2040x1088, 200 fps, {vs:.0f} s; decode reduce {args.reduce}; one core")
+    print(f"video: 2040x1088, 200 fps, {vs:.0f} s; decode reduce {args.reduce}; core {args.core}")
     print(f"windows: {full['rows']} ({full['with_face']} with a face)")
     print("| stage | CPU s per video s |\n|---|---|")
-    for k in ("decode", "detect", "warp", "flow", "hoof"):
+    for k in ("decode", "detect", "warp", "flow", "hoof", "refine"):
         print(f"| {k} | {full['stages'].get(k, 0.0) / vs:.3f} |")
     print(f"| **total** | **{full['cpu_s'] / vs:.3f}** |")
     print(f"decode-only pass: {dec['cpu_s'] / vs:.3f} CPU s per video s ({dec['rows']} frames)")
     print(f"ratio extract / decode-only: {full['cpu_s'] / dec['cpu_s']:.2f}")
+    if args.no_long:
+        print(f"peak RSS: {full['peak_rss_mb']:.0f} MB for 20 s")
+        return
+    long = run_child(make_video(work, 60), "extract", args.reduce)
     print(
         f"peak RSS: {full['peak_rss_mb']:.0f} MB for 20 s, {long['peak_rss_mb']:.0f} MB for "
         f"{long['video_s']:.0f} s ({100 * (long['peak_rss_mb'] / full['peak_rss_mb'] - 1):+.1f}%)"
     )
+
+
+def median_runs(corpus: Path, reduce: int, runs: int) -> tuple[dict, dict]:
+    """The extract and decode-only runs (alternating) of median CPU time, stages medians."""
+    import statistics
+
+    got = {"extract": [], "decode": []}
+    for _ in range(runs):
+        for mode, out in got.items():
+            out.append(run_child(corpus, mode, reduce))
+    for mode, out in got.items():
+        print(f"{mode} CPU s: " + ", ".join(f"{r['cpu_s']:.2f}" for r in out), file=sys.stderr)
+    full, dec = (sorted(out, key=lambda r: r["cpu_s"])[len(out) // 2] for out in got.values())
+    stages = {
+        k: statistics.median(r["stages"].get(k, 0.0) for r in got["extract"])
+        for k in got["extract"][0]["stages"]
+    }
+    return {**full, "stages": stages}, dec
 
 
 def compare_paper(corpus: Path, reduce: int) -> None:

@@ -506,6 +506,7 @@ def test_out_of_place(stamps: list[float], fps: float | None, expected: int | No
 
 @needs_wolfgang
 def test_window_on_the_frame_at_the_cut_is_flagged_not_computed(tmp_path: Path) -> None:
+    from pipeline.vision.anchors import anchor_starts
     from pipeline.vision.config import FeatureConfig
     from pipeline.vision.features import WindowExtractor
 
@@ -517,9 +518,10 @@ def test_window_on_the_frame_at_the_cut_is_flagged_not_computed(tmp_path: Path) 
         # 42 ends at frame 223, 43 at 228 (past the frame at the cut, 227), 45 starts at 225.
         chosen = [w for w in windows if w.index in (42, 43, 44, 45)]
         assert [(w.start, w.end) for w in chosen][:2] == [(210, 223), (215, 228)]
-        whole = list(extractor.video(v.read_many, chosen))
+        anchors = anchor_starts(windows, chosen, cfg.detect_every)  # with detect_every > 1
+        whole = list(extractor.video(v.read_many, chosen, anchor_starts=anchors))
     with VideoFrames(str(cut), reduce=cfg.decode_reduce) as v:
-        broken = list(extractor.video(v.read_many, chosen))
+        broken = list(extractor.video(v.read_many, chosen, anchor_starts=anchors))
     assert all(r.face_found for r in whole)
     assert broken[0].face_found
     np.testing.assert_array_equal(broken[0].hoof, whole[0].hoof)
