@@ -105,7 +105,8 @@ def layer_classes():
 
     class StackedLSTM(keras.layers.Layer):
         """K independent LSTMs (Keras' gates and initialisers) over (K, B, T, F) inputs, or
-        over (B, T, F) shared by all; ``reverse`` runs backwards (outputs in time order)."""
+        over (B, T, F) shared by all; ``reverse`` runs backwards (outputs in time order).
+        The inputs' part of every timestep's gates is one product; the recurrence a scan."""
 
         def __init__(self, folds, units, dropout, sequences, reverse, rng, **kw):
             super().__init__(**kw)
@@ -133,18 +134,17 @@ def layer_classes():
                 shared = False
             spec = "btf,kfg->kbtg" if shared else "kbtf,kfg->kbtg"
             z = ops.einsum(spec, x, self.kernel) + self.bias[:, None, None, :]
-            h = c = ops.zeros((self.folds, ops.shape(z)[1], self.units), z.dtype)
-            order = range(z.shape[2] - 1, -1, -1) if self.reverse else range(z.shape[2])
-            outs = []
-            for t in order:
-                g = z[:, :, t] + ops.matmul(h, self.recurrent)
-                i, f_, cand, o = ops.split(g, 4, axis=-1)
+            h = ops.zeros((self.folds, ops.shape(z)[1], self.units), z.dtype)
+
+            def step(carry, zt):
+                h, c = carry
+                i, f_, cand, o = ops.split(zt + ops.matmul(h, self.recurrent), 4, axis=-1)
                 c = ops.sigmoid(f_) * c + ops.sigmoid(i) * ops.tanh(cand)
                 h = ops.sigmoid(o) * ops.tanh(c)
-                outs.append(h)
-            if not self.sequences:
-                return h
-            return ops.stack(outs[::-1] if self.reverse else outs, axis=2)
+                return (h, c), (h, c)  # TensorFlow's scan wants outputs shaped as the carry
+
+            (h, _), (hs, _) = ops.scan(step, (h, h), ops.moveaxis(z, 2, 0), reverse=self.reverse)
+            return ops.moveaxis(hs, 0, 2) if self.sequences else h
 
     class StackedDense(keras.layers.Layer):
         """K independent dense layers over the last axis of (K, B, [T,] F)."""

@@ -101,6 +101,7 @@ def generate(shape: TableShape = TableShape()) -> GeneratedWindows:
         offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
         return pa.ListArray.from_arrays(offsets, pa.array(flat.ravel(), pa.float32()))
 
+    no_cells = pa.nulls(n, pa.list_(pa.float32()))
     table = pa.table({
         "dataset": pa.array(["synthetic"] * n), "subject": pa.array(names.tolist()),
         "video": pa.array([f"{s}_1" for s in names.tolist()]),
@@ -109,7 +110,7 @@ def generate(shape: TableShape = TableShape()) -> GeneratedWindows:
         "face_found": np.ones(n, bool), "skip_reason": pa.nulls(n, pa.string()),
         "n_timesteps": np.full(n, t, np.int16), "n_regions": np.full(n, r, np.int16),
         "n_bins": np.full(n, b, np.int16), "hoof": lists(hist), "magnitude": lists(mag),
-        "n_cells": np.full(n, c, np.int16), "cell_flow": lists(cell),
+        "n_cells": np.full(n, c, np.int16), "cell_flow": lists(cell) if c else no_cells,
         "label": classes == 1, "config_id": pa.array([shape.config_id] * n),
     })  # fmt: skip
     return GeneratedWindows(conform(table, WINDOW_FEATURES), classes.astype(np.int8), steps)

@@ -31,6 +31,14 @@ def test_the_table_has_the_asked_shape_and_labels():
     assert mag[made.classes == 1].mean() > 2 * mag[made.classes == 0].mean()
 
 
+def test_without_cells_the_paper_features():
+    shape = TableShape(subjects=2, windows=20, timesteps=5, cells=0, regions=("mouth_left",) * 3)
+    made = generate(shape)
+    assert made.table.column("cell_flow").null_count == 20
+    x, _, _ = window_arrays(made.table, shape.layout())
+    assert x.shape == (20, 5, 27)  # the paper's 3 regions x (8 bins + magnitude)
+
+
 def test_windows_follow_each_other_in_each_video():
     made = generate(TableShape(subjects=2, windows=10, timesteps=5, fps=100, stride_s=0.2))
     t = made.table
