@@ -75,12 +75,14 @@ def s3_bucket(s3_server):
 
 @pytest.fixture(scope="session")
 def ray_local(s3_server):
-    """One local Ray for the session, started after the S3 variables so workers see them."""
+    """One local Ray for the session, started after the S3 variables so workers see them.
+    It declares one GPU (there is none): training tasks ask for their share of it, and
+    the shares are scheduled as on a GPU node (tests/cluster/run/test_gpu_shares.py)."""
     import ray
 
     started = False
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
         started = True
     yield
     if started:
