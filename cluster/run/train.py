@@ -40,12 +40,11 @@ import pyarrow.compute as pc
 
 from cluster.run.executors import TaskOptions, make_executor, require_shared
 from cluster.run.spot import chosen_threshold
-from cluster.run.train_stacked import fit_fold_group, fold_groups
+from cluster.run.train_stacked import fit_fold_group, fold_groups, packed_and_scored
 from cluster.run.training_data import Dataset, ground_truth, load_dataset
 from cluster.store import paths
 from cluster.store.models import (
     archive_model,
-    pack_model,
     record_spotting,
     record_verdicts,
     saved_archive,
@@ -102,9 +101,7 @@ def fit_fold(
     if base_id is not None:
         model.training["fine_tuned_from"] = base_id
         model.spotting = {}  # the base's threshold: chosen again on this run's folds
-    test = subjects == fold if fold is not None else np.zeros(len(y), bool)
-    scores = (*model.predict_kinds(X[test]), model.predict_steps(X[test]))
-    return pack_model(model), scores, time.perf_counter() - t0
+    return (*packed_and_scored(model, X, subjects, fold), time.perf_counter() - t0)
 
 
 @dataclass
@@ -285,7 +282,8 @@ def train_loso(
         stack = 0
     if stack:
         folds = {group: (group,) for group in fold_groups(list(folds), stack)}
-    scores = _run_folds(store, data, cfg, folds, summary, runner, gpu_fraction, progress)
+    scores = _run_folds(store, data, cfg, folds, summary, runner, gpu_fraction, progress,
+                        stacked=bool(stack))  # fmt: skip
     _finish(store, data, summary, scores)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
@@ -320,15 +318,16 @@ def _run_folds(
     runner,
     gpu_fraction: float,
     progress: bool,
+    stacked: bool = False,
 ) -> dict[str, tuple]:
-    """Fit every fold (its fit_fold arguments after the shared ones) on ``runner``; save
-    each model as it comes back; held-out scores."""
+    """Fit every fold (its fit_fold arguments after the shared ones; ``stacked``: every
+    group of folds, fit_fold_group's) on ``runner``; save each model as it comes back;
+    held-out scores."""
     from tqdm.auto import tqdm
 
     shared = (data.X, data.y, data.steps, data.subjects, data.layout, cfg, summary.model_id)
     options = replace(FOLD_OPTIONS, gpu_fraction=gpu_fraction)
     scores: dict[str, tuple] = {}
-    stacked = any(isinstance(k, tuple) for k in folds)
     total = sum(len(k) for k in folds) if stacked else len(folds)
     task = fit_fold_group if stacked else fit_fold
     with tqdm(total=total, unit="fold", desc="train", disable=not progress) as bar:

@@ -15,7 +15,7 @@ import numpy as np
 
 from cluster.store.models import pack_model
 from pipeline.learn.layout import FeatureLayout
-from pipeline.learn.lstm import ModelConfig, limit_threads
+from pipeline.learn.lstm import ModelConfig, SpotterModel, limit_threads
 
 
 def fold_groups(folds: list[str | None], stack: int) -> list[tuple[str | None, ...]]:
@@ -48,9 +48,16 @@ def fit_fold_group(
     models = fit_folds(layout, cfg, X, y.astype(np.int64), steps if cfg.extent else None,
                        plan, fingerprint=run_id)  # fmt: skip
     seconds = (time.perf_counter() - t0) / len(folds)
-    out = []
-    for fold, model in zip(folds, models, strict=True):
-        test = subjects == fold if fold is not None else np.zeros(len(y), bool)
-        scores = (*model.predict_kinds(X[test]), model.predict_steps(X[test]))
-        out.append((fold, pack_model(model), scores, seconds))
-    return out
+    pairs = zip(folds, models, strict=True)
+    return [(f, *packed_and_scored(m, X, subjects, f), seconds) for f, m in pairs]
+
+
+def packed_and_scored(
+    model: SpotterModel, X: np.ndarray, subjects: np.ndarray, fold: str | None
+) -> tuple[bytes, tuple]:
+    """A fold's trained model as archive bytes and its held-out (micro, macro or None,
+    timestep scores or None) scores on ``fold``'s windows (none for the model on every
+    subject)."""
+    test = subjects == fold if fold is not None else np.zeros(len(subjects), bool)
+    scores = (*model.predict_kinds(X[test]), model.predict_steps(X[test]))
+    return pack_model(model), scores

@@ -32,7 +32,7 @@ import numpy as np
 from pipeline.learn import extent
 from pipeline.learn.layout import FeatureLayout
 from pipeline.learn.lstm import ModelConfig, SpotterModel, training_windows
-from pipeline.learn.runtime import STEPS_PER_EXECUTION, seed_everything
+from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION, seed_everything
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ class StackedNetworks:
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every fold's outputs: "classes" (N, K, C), "steps" (N, K, T)."""
-        out = self.net.predict(np.asarray(x, np.float32), batch_size=1024, verbose=0)
+        out = self.net.predict(np.asarray(x, np.float32), batch_size=PREDICT_BATCH, verbose=0)
         return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
@@ -280,7 +280,7 @@ def fit_folds(
         y = np.where(y == 2, 0, y)
     weights, chosen = fold_weights(y, plan.train, config)
     nets = StackedNetworks(layout, config, len(plan.names))
-    targets, has_steps = _targets(config, y, steps, weights, plan.train)
+    targets, has_steps = _targets(config, y, steps, weights, plan.train, layout.n_timesteps)
     x, _, _, passes = training_windows(config, layout, x, None, None)
     if len(x) > len(y):  # mirror images, after the windows: the same targets
         targets = {k: np.concatenate([v, v]) for k, v in targets.items()}
@@ -318,6 +318,7 @@ def _targets(
     steps: np.ndarray | None,
     weights: np.ndarray,
     train: np.ndarray,
+    n_timesteps: int,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The packed targets of the two losses, and which folds have timestep labels."""
     n, k = weights.shape
@@ -327,7 +328,7 @@ def _targets(
     if config.extent:
         if steps is None:
             raise ValueError("an extent head needs timestep labels, steps=(N, T)")
-        steps = extent.check_steps(steps, n, steps.shape[1] if steps.ndim == 2 else -1)
+        steps = extent.check_steps(steps, n, n_timesteps)
         labelled = steps[:, 0] >= 0
         w = (train & labelled[:, None]).astype(np.float32)
         has_steps = w.any(axis=0)
