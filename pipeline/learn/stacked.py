@@ -32,7 +32,7 @@ import numpy as np
 from pipeline.learn import extent
 from pipeline.learn.layout import FeatureLayout
 from pipeline.learn.lstm import ModelConfig, SpotterModel, training_windows
-from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION, seed_everything
+from pipeline.learn.runtime import PREDICT_BATCH, STEPS_PER_EXECUTION, backend, seed_everything
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,18 @@ def _lstm_bias(k: int, units: int) -> np.ndarray:
     return bias
 
 
+MAX_UNROLL = 64
+"""The longest window (timesteps) whose recurrence is unrolled rather than scanned."""
+
+
+def _unrolled(timesteps: int | None) -> bool:
+    """Whether the recurrence over ``timesteps`` is unrolled: on TensorFlow, up to
+    MAX_UNROLL. TensorFlow's scan (a while loop over TensorArrays) costs half of a stack's
+    training step on CPU, and unrolled it trains 2x faster; JAX compiles its scan into one
+    loop, and unrolled it trains 2x slower (BENCHMARKS.md, "LOSO at SAMM's size")."""
+    return backend() == "tensorflow" and timesteps is not None and timesteps <= MAX_UNROLL
+
+
 def layer_classes():
     """The stacked layers (defined on first use: Keras is imported lazily)."""
     if _LAYERS:
@@ -106,7 +118,8 @@ def layer_classes():
     class StackedLSTM(keras.layers.Layer):
         """K independent LSTMs (Keras' gates and initialisers) over (K, B, T, F) inputs, or
         over (B, T, F) shared by all; ``reverse`` runs backwards (outputs in time order).
-        The inputs' part of every timestep's gates is one product; the recurrence a scan."""
+        The inputs' part of every timestep's gates is one product; the recurrence a scan,
+        or on TensorFlow unrolled (``_unrolled``)."""
 
         def __init__(self, folds, units, dropout, sequences, reverse, rng, **kw):
             super().__init__(**kw)
@@ -143,8 +156,18 @@ def layer_classes():
                 h = ops.sigmoid(o) * ops.tanh(c)
                 return (h, c), (h, c)  # TensorFlow's scan wants outputs shaped as the carry
 
-            (h, _), (hs, _) = ops.scan(step, (h, h), ops.moveaxis(z, 2, 0), reverse=self.reverse)
-            return ops.moveaxis(hs, 0, 2) if self.sequences else h
+            if not _unrolled(z.shape[2]):
+                (h, _), (hs, _) = ops.scan(
+                    step, (h, h), ops.moveaxis(z, 2, 0), reverse=self.reverse
+                )
+                return ops.moveaxis(hs, 0, 2) if self.sequences else h
+            carry, hs, zs = (h, h), [], ops.unstack(z, axis=2)  # unstack: one gradient op
+            for zt in zs[::-1] if self.reverse else zs:
+                carry, _ = step(carry, zt)
+                hs.append(carry[0])
+            if not self.sequences:
+                return carry[0]
+            return ops.stack(hs[::-1] if self.reverse else hs, axis=2)
 
     class StackedDense(keras.layers.Layer):
         """K independent dense layers over the last axis of (K, B, [T,] F)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.learn import stacked
 from pipeline.learn.layout import FeatureLayout
 from pipeline.learn.lstm import ModelConfig
 from pipeline.learn.stacked import FoldPlan, StackedNetworks, fit_folds, fold_weights
@@ -60,6 +61,21 @@ def test_each_fold_model_computes_what_the_stack_computed():
         np.testing.assert_allclose(model.predict_classes(x), out["classes"][:, j], atol=1e-5)
         np.testing.assert_allclose(model.predict_steps(x), out["steps"][:, j], atol=1e-5)
     assert not np.allclose(out["classes"][:, 0], out["classes"][:, 1])  # own weights
+
+
+def test_unrolled_and_scanned_recurrences_agree(monkeypatch):
+    """The recurrence unrolled over T (TensorFlow's way) or scanned (other backends'): the
+    same outputs from the same weights (both directions, the extent head's included)."""
+    x = _data(40)[0]
+    cfg = ModelConfig(units=4, epochs=1, batch_size=16, mirror=False)
+    out = {}
+    for how, rule in (("unrolled", lambda t: t is not None), ("scanned", lambda t: False)):
+        monkeypatch.setattr(stacked, "_unrolled", rule)
+        nets = StackedNetworks(_layout(), cfg, folds=2)  # same seed: same weights
+        out[how] = nets.predict(x)  # a Keras model traces its layers when it runs
+    for key in ("classes", "steps"):
+        np.testing.assert_allclose(out["unrolled"][key], out["scanned"][key], atol=1e-5)
+        assert out["unrolled"][key].std() > 0.01
 
 
 def test_a_fold_never_learns_from_its_held_out_subject():
