@@ -104,8 +104,7 @@ def _shifted_jitter(config: FeatureConfig, base: dict[str, np.ndarray]) -> dict[
 
         results = list(WindowExtractor(config).video(read_many, windows))
     return {
-        k: float(np.abs(np.stack([getattr(r, k) for r in results]) - base[k]).mean())
-        for k in KINDS
+        k: float(np.abs(np.stack([getattr(r, k) for r in results]) - base[k]).mean()) for k in KINDS
     }
 
 
