@@ -104,7 +104,8 @@ def _unrolled(timesteps: int | None) -> bool:
     """Whether the recurrence over ``timesteps`` is unrolled: on TensorFlow, up to
     MAX_UNROLL. TensorFlow's scan (a while loop over TensorArrays) costs half of a stack's
     training step on CPU, and unrolled it trains 2x faster; JAX compiles its scan into one
-    loop, and unrolled it trains 2x slower (BENCHMARKS.md, "LOSO at SAMM's size")."""
+    loop, and unrolled it trains 2-4x slower (BENCHMARKS.md, "The stacked recurrence
+    unrolled")."""
     return backend() == "tensorflow" and timesteps is not None and timesteps <= MAX_UNROLL
 
 
