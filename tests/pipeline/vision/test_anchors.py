@@ -16,37 +16,19 @@ from pipeline.vision.frames import FrameError, VideoFrames
 CLIP = Path(__file__).parents[2] / "data" / "WolfgangLanger_Pexels.mp4"
 needs_clip = pytest.mark.skipif(not CLIP.exists(), reason=f"{CLIP.name} not present")
 ANCHORED = FeatureConfig(detect_every=5)
-KINDS = ("hoof", "magnitude", "cell_flow")
+KINDS = ("hoof", "magnitude", "cell_flow")  # as conftest.features_of_clip returns
 
 
-def _features(config: FeatureConfig, n: int, shift: int = 0) -> dict[str, np.ndarray]:
-    """The first ``n`` windows' features of the real clip, every frame moved ``shift`` px
-    right and down (edges replicated)."""
-
-    with VideoFrames(str(CLIP)) as v:
-        windows = config.grid(v.fps).windows(v.n_frames)[:n]
-
-        def read_many(indices):
-            for i, f in v.read_many(indices):
-                moved = np.pad(f, ((shift, 0), (shift, 0)), mode="edge")[: f.shape[0], : f.shape[1]]
-                yield i, np.ascontiguousarray(moved)
-
-        results = list(WindowExtractor(config).video(read_many, windows))
-    assert all(r.face_found for r in results)
-    return {k: np.stack([getattr(r, k) for r in results]) for k in KINDS}
-
-
-@needs_clip
-def test_anchored_faces_change_features_less_than_a_one_pixel_shift():
+def test_anchored_faces_change_features_less_than_a_one_pixel_shift(clip_features):
     # The tolerance: faces from anchors every 5 windows may differ from detecting on every
     # window (detect_every=1, the default) by no more, on
     # average over every number, than detecting on every window differs from itself on
     # the same clip moved by one pixel (the detector's own jitter; measured: 0.76-0.81 of
     # it on this clip, 0.26-0.43 on a synthetic 2040x1088 one).
     n = 30
-    before = _features(FeatureConfig(detect_every=1), n)
-    jitter = _features(FeatureConfig(detect_every=1), n, shift=1)
-    now = _features(ANCHORED, n)
+    before = clip_features(FeatureConfig(detect_every=1), n)
+    jitter = clip_features(FeatureConfig(detect_every=1), n, shift=1)
+    now = clip_features(ANCHORED, n)
     for k in KINDS:
         allowed = np.abs(jitter[k] - before[k]).mean()
         assert np.abs(now[k] - before[k]).mean() <= allowed, k

@@ -26,27 +26,12 @@ import numpy as np
 import pytest
 
 from pipeline.vision.config import FeatureConfig
-from pipeline.vision.features import WindowExtractor
-from pipeline.vision.frames import VideoFrames
 
-DATA = Path(__file__).parents[2] / "data"
-CLIP = DATA / "WolfgangLanger_Pexels.mp4"
-REFERENCE = DATA / "WolfgangLanger_Pexels.features.npz"
+REFERENCE = Path(__file__).parents[2] / "data" / "WolfgangLanger_Pexels.features.npz"
 N_WINDOWS = 40
-KINDS = ("hoof", "magnitude", "cell_flow")
+KINDS = ("hoof", "magnitude", "cell_flow")  # as conftest.features_of_clip returns
 TOLERANCE = 1e-3
 ODD_WINDOWS = 2
-
-
-def features(config: FeatureConfig, n: int = N_WINDOWS) -> dict[str, np.ndarray]:
-    """The first ``n`` windows' features of the clip (every window must show the face)."""
-    with VideoFrames(str(CLIP)) as v:
-        windows = config.grid(v.fps).windows(v.n_frames)[:n]
-        results = list(WindowExtractor(config).video(v.read_many, windows))
-    missing = [r.window.index for r in results if not r.face_found]
-    if missing:
-        raise AssertionError(f"{CLIP.name}: no face in windows {missing}")
-    return {k: np.stack([getattr(r, k) for r in results]).astype(np.float32) for k in KINDS}
 
 
 def odd_windows(now: np.ndarray, ref: np.ndarray) -> list[int]:
@@ -63,13 +48,12 @@ def reference() -> dict:
         return {k: ref[k] for k in ref.files}
 
 
-@pytest.mark.skipif(not CLIP.exists(), reason=f"{CLIP.name} not present")
-def test_default_features_match_the_reference(reference):
+def test_default_features_match_the_reference(reference, clip_features):
     config = FeatureConfig()
     assert str(reference["config_id"]) == config.config_id, (
         "the default FeatureConfig changed: regenerate the reference with the new config id"
     )
-    now = features(config)
+    now = clip_features(config, N_WINDOWS)
     for k in KINDS:
         assert now[k].shape == reference[k].shape, k
         odd = odd_windows(now[k], reference[k])
@@ -92,29 +76,15 @@ def test_odd_windows_are_found():
     assert odd_windows(now, ref) == [1]
 
 
-def _shifted_jitter(config: FeatureConfig, base: dict[str, np.ndarray]) -> dict[str, float]:
-    """Per kind, the mean absolute change when every frame moves 1 px right and down."""
-    with VideoFrames(str(CLIP)) as v:
-        windows = config.grid(v.fps).windows(v.n_frames)[:N_WINDOWS]
-
-        def read_many(indices):
-            for i, f in v.read_many(indices):
-                moved = np.pad(f, ((1, 0), (1, 0)), mode="edge")[: f.shape[0], : f.shape[1]]
-                yield i, np.ascontiguousarray(moved)
-
-        results = list(WindowExtractor(config).video(read_many, windows))
-    return {
-        k: float(np.abs(np.stack([getattr(r, k) for r in results]) - base[k]).mean()) for k in KINDS
-    }
-
-
 def main() -> None:
     import cv2
     import dlib
+    from conftest import features_of_clip  # run as a script: this folder is on the path
 
     config = FeatureConfig()
-    now = features(config)
-    jitter = _shifted_jitter(config, now)
+    now = features_of_clip(config, N_WINDOWS)
+    moved = features_of_clip(config, N_WINDOWS, shift=1)
+    jitter = {k: float(np.abs(moved[k] - now[k]).mean()) for k in KINDS}
     made_with = f"OpenCV {cv2.__version__}, dlib {dlib.__version__}, numpy {np.__version__}"
     np.savez_compressed(
         REFERENCE,
